@@ -1,0 +1,3 @@
+"""Market data sources, synthetic markets, realisation, evaluation and reports."""
+
+__all__: list[str] = []

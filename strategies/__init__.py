@@ -1,0 +1,3 @@
+"""Allocation problems, strategy plugins and exact solvers."""
+
+__all__: list[str] = []

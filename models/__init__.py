@@ -1,5 +1,6 @@
 """Order-book snapshots, walking the book, and impact models fitted from them."""
 
+from .book_model import BookImpact
 from .book_walk import DEFAULT_BEYOND_DEPTH_BPS, WalkResult, side_sign, walk_levels
 from .errors import (
     DataError,
@@ -9,18 +10,30 @@ from .errors import (
     NotFittedError,
     TradeallocError,
 )
+from .fitting import fit_impact_model
+from .impact import ImpactModel
+from .impact_base import BaseImpact, load_model
+from .linear import LinearImpact
+from .power import PowerLawImpact
 from .snapshots import BookSnapshots, regular_session_starts
 
 __all__ = [
+    "BaseImpact",
+    "BookImpact",
     "BookSnapshots",
     "DEFAULT_BEYOND_DEPTH_BPS",
     "DataError",
+    "ImpactModel",
     "InfeasibleProblemError",
     "InvalidParameterError",
     "InvalidTypeError",
+    "LinearImpact",
     "NotFittedError",
+    "PowerLawImpact",
     "TradeallocError",
     "WalkResult",
+    "fit_impact_model",
+    "load_model",
     "regular_session_starts",
     "side_sign",
     "walk_levels",

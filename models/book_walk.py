@@ -84,11 +84,14 @@ def _walk_chunk(px, sz, x, mid, sign, penalty_bps):
 
     x_ = x[..., None]
     filled = np.clip(x_ - depth_before[..., None, :], 0.0, sz0[..., None, :])
-    cost = np.einsum("...kl,...l->...k", filled, offset)
     excess = np.maximum(x - visible[..., None], 0.0)
-    cost = cost + excess * beyond[..., None]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        slip = np.where(x > 0, cost / np.where(x > 0, x, 1.0), touch[..., None])
+    # Slippage from fill fractions (not cost / x): stays exact for vanishingly small orders.
+    positive = x > 0
+    safe_x = np.where(positive, x, 1.0)
+    frac = filled / safe_x[..., None]
+    slip = np.einsum("...kl,...l->...k", frac, offset) + (excess / safe_x) * beyond[..., None]
+    slip = np.where(positive, slip, touch[..., None])
+    cost = np.where(positive, x * slip, 0.0)
     exhausted = excess > 0
     return cost, slip, exhausted
 

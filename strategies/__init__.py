@@ -1,3 +1,50 @@
 """Allocation problems, strategy plugins and exact solvers."""
 
-__all__: list[str] = []
+from .almgren_chriss import (
+    AlmgrenChrissStrategy,
+    AlmgrenChrissTrajectory,
+    almgren_chriss_trajectory,
+)
+from .base import OptimizingStrategy, SolverError, SolveResult, Strategy
+from .builtin import AnalyticalStrategy, EqualStrategy, ExactStrategy, VwapStrategy
+from .exact import (
+    project_capped_simplex,
+    solve_exact,
+    solve_exact_batch,
+    waterfill_book,
+    waterfill_linear,
+    waterfill_power,
+)
+from .numerical import LinearOptimalStrategy, NonlinearOptimalStrategy, solve_cvxpy, solve_slsqp
+from .problem import AllocationProblem
+from .registry import available_strategies, get_strategy, register
+from .rounding import round_schedule
+
+__all__ = [
+    "AllocationProblem",
+    "AlmgrenChrissStrategy",
+    "AlmgrenChrissTrajectory",
+    "AnalyticalStrategy",
+    "EqualStrategy",
+    "ExactStrategy",
+    "LinearOptimalStrategy",
+    "NonlinearOptimalStrategy",
+    "OptimizingStrategy",
+    "SolveResult",
+    "SolverError",
+    "Strategy",
+    "VwapStrategy",
+    "almgren_chriss_trajectory",
+    "available_strategies",
+    "get_strategy",
+    "project_capped_simplex",
+    "register",
+    "round_schedule",
+    "solve_cvxpy",
+    "solve_exact",
+    "solve_exact_batch",
+    "solve_slsqp",
+    "waterfill_book",
+    "waterfill_linear",
+    "waterfill_power",
+]

@@ -1,0 +1,327 @@
+"""One evaluation task: fit on the training window, schedule every size, realise on the test day.
+
+A task carries only its own days' books, so a cluster run ships no whole dataset and the
+driver's memory does not grow with the number of days.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from models import BookImpact, BookSnapshots, fit_impact_model
+from strategies import AllocationProblem, Strategy, get_strategy, round_schedule, solve_exact
+
+from .market import Market
+from .settings import EvaluationSettings
+
+__all__ = [
+    "DayTask",
+    "DayOutcome",
+    "run_day_task",
+    "normalize_result_types",
+    "RESULT_COLUMNS",
+    "BASELINE",
+    "ORACLE",
+]
+
+BASELINE = "equal"
+ORACLE = "oracle"
+
+RESULT_COLUMNS = (
+    "scenario",
+    "regime",
+    "day_index",
+    "date",
+    "size_spec",
+    "size_unit",
+    "size_shares",
+    "strategy",
+    "strategy_name",
+    "side",
+    "model_kind",
+    "success",
+    "message",
+    "predicted_cost_usd",
+    "realized_cost_usd",
+    "shortfall_usd",
+    "predicted_bps",
+    "realized_bps",
+    "shortfall_bps",
+    "error_bps",
+    "improvement_vs_equal_bps",
+    "captured_saving",
+    "solve_ms",
+    "max_participation",
+    "peak_participation",
+    "exhausted_intervals",
+    "arrival_mid_usd",
+    "adv_shares",
+    "train_start",
+    "train_end",
+)
+
+
+@dataclass(frozen=True, eq=False)
+class DayTask:
+    """Inputs of one (market, test day) task.
+
+    Parameters
+    ----------
+    scenario : str
+        Scenario name, copied into every row.
+    regime : str
+        Market label (a synthetic regime or the data source), copied into every row.
+    day_index : int
+        Position of the test day in the full market.
+    train : BookSnapshots
+        Training window the model is fitted on (the test day itself in-sample).
+    test : BookSnapshots
+        The single test day the schedules are realised on.
+    strategies : tuple of (str, Strategy)
+        Labelled strategies to run.
+    settings : EvaluationSettings
+        Sizes, constraints, model and simulation settings.
+    keep_schedules : bool, default False
+        Return every schedule (for the allocations output of a representative day).
+    """
+
+    scenario: str
+    regime: str
+    day_index: int
+    train: BookSnapshots
+    test: BookSnapshots
+    strategies: tuple[tuple[str, Strategy], ...]
+    settings: EvaluationSettings
+    keep_schedules: bool = False
+
+
+@dataclass(frozen=True, eq=False)
+class DayOutcome:
+    """Rows of one task, the fitted model and optionally the schedules.
+
+    Attributes
+    ----------
+    rows : DataFrame
+        One row per (size, strategy), columns :data:`RESULT_COLUMNS`.
+    model : BaseImpact
+        The model fitted on the training window.
+    schedules : DataFrame or None
+        Long table ``size_spec, strategy, interval, shares`` when requested.
+    """
+
+    rows: pd.DataFrame
+    model: object
+    schedules: pd.DataFrame | None
+
+
+def _bounds(settings: EvaluationSettings, expected_volume: np.ndarray):
+    n = expected_volume.shape[0]
+    lower = np.full(n, float(settings.min_shares_per_interval))
+    if settings.max_participation is None:
+        upper = None
+    else:
+        upper = np.maximum(settings.max_participation * expected_volume, lower)
+    return lower, upper
+
+
+def _timed_schedule(strategy: Strategy, problem: AllocationProblem, lot: float):
+    start = time.perf_counter()
+    x = np.asarray(strategy.schedule(problem), dtype=float)
+    if lot > 0:
+        x = round_schedule(x, lot=lot, lower=problem.lower, upper=problem.upper)
+    return x, 1e3 * (time.perf_counter() - start)
+
+
+def run_day_task(task: DayTask) -> DayOutcome:
+    """Run every strategy and size of one test day.
+
+    A strategy that raises yields rows with ``success=False`` and its message; an infeasible
+    size (for example a participation cap below the order) does the same for every strategy
+    of that size.  The run goes on either way.
+
+    Parameters
+    ----------
+    task : DayTask
+
+    Returns
+    -------
+    DayOutcome
+    """
+    s = task.settings
+    model = fit_impact_model(task.train, s.model_kind, side=s.side, **s.model_options)
+    expected_volume = task.train.volume.mean(axis=0)
+    adv = float(task.train.volume.sum(axis=1).mean())
+    lower, upper = _bounds(s, expected_volume)
+    market = Market(
+        task.test,
+        transient_half_life=s.transient_half_life,
+        permanent_impact=s.permanent_impact,
+        beyond_depth_bps=s.beyond_depth_bps,
+    )
+    arrival_mid = float(task.test.mid[0, 0])
+    test_volume = task.test.volume[0]
+    oracle_model = (
+        BookImpact.from_snapshots(task.test, side=s.side, beyond_depth_bps=s.beyond_depth_bps)
+        if s.oracle
+        else None
+    )
+    labelled = list(task.strategies)
+    if BASELINE not in {label for label, _ in labelled}:
+        labelled.insert(0, (BASELINE, get_strategy(BASELINE)))
+
+    rows, schedule_parts = [], []
+    sizes = s.sizes.to_shares(adv)
+    for spec, size in zip(s.sizes.values, sizes, strict=True):
+        base = {
+            "scenario": task.scenario,
+            "regime": task.regime,
+            "day_index": task.day_index,
+            "date": pd.Timestamp(task.test.dates[0]),
+            "size_spec": spec,
+            "size_unit": s.sizes.unit,
+            "size_shares": size,
+            "side": s.side,
+            "model_kind": s.model_kind,
+            "max_participation": np.nan if s.max_participation is None else s.max_participation,
+            "arrival_mid_usd": arrival_mid,
+            "adv_shares": adv,
+            "train_start": pd.Timestamp(task.train.dates[0]),
+            "train_end": pd.Timestamp(task.train.dates[-1]),
+        }
+        schedules, names, failures = {}, {}, []
+        try:
+            problem = AllocationProblem(
+                model=model,
+                total_shares=size,
+                lower=lower,
+                upper=upper,
+                side=s.side,
+                volume_profile=expected_volume,
+            )
+        except Exception as exc:  # an infeasible size fails its rows, not the run
+            failures = [(label, strat, exc) for label, strat in labelled]
+            problem = None
+        if problem is not None:
+            for label, strat in labelled:
+                try:
+                    x, ms = _timed_schedule(strat, problem, s.lot_size)
+                    schedules[label] = (x, ms)
+                    names[label] = getattr(strat, "name", type(strat).__name__)
+                except Exception as exc:  # a failing plugin yields success=False rows
+                    failures.append((label, strat, exc))
+            if oracle_model is not None:
+                try:
+                    x, ms = _timed_oracle(oracle_model, size, lower, upper, s.lot_size)
+                    schedules[ORACLE], names[ORACLE] = (x, ms), ORACLE
+                except Exception as exc:
+                    failures.append((ORACLE, None, exc))
+        labels = list(schedules)
+        if labels:
+            batch = np.stack([schedules[label][0] for label in labels])
+            real = market.realize(0, batch, side=s.side)
+            predicted = model.total_cost(batch)
+            notional = size * arrival_mid
+            with np.errstate(divide="ignore", invalid="ignore"):
+                peak = np.max(batch / np.maximum(test_volume, 1.0), axis=1)
+            for i, label in enumerate(labels):
+                rows.append(
+                    {
+                        **base,
+                        "strategy": label,
+                        "strategy_name": names[label],
+                        "success": True,
+                        "message": "",
+                        "predicted_cost_usd": float(predicted[i]),
+                        "realized_cost_usd": float(real.total_impact_usd[i]),
+                        "shortfall_usd": float(real.total_shortfall_usd[i]),
+                        "predicted_bps": 1e4 * float(predicted[i]) / notional,
+                        "realized_bps": 1e4 * float(real.total_impact_usd[i]) / notional,
+                        "shortfall_bps": 1e4 * float(real.total_shortfall_usd[i]) / notional,
+                        "solve_ms": schedules[label][1],
+                        "peak_participation": float(peak[i]),
+                        "exhausted_intervals": int(real.exhausted_intervals[i]),
+                    }
+                )
+            if task.keep_schedules:
+                schedule_parts.append(
+                    pd.DataFrame(
+                        {
+                            "size_spec": spec,
+                            "size_shares": size,
+                            "strategy": np.repeat(labels, batch.shape[1]),
+                            "interval": np.tile(np.arange(batch.shape[1]), len(labels)),
+                            "shares": batch.reshape(-1),
+                        }
+                    )
+                )
+        for label, strat, exc in failures:
+            rows.append(
+                {
+                    **base,
+                    "strategy": label,
+                    "strategy_name": getattr(strat, "name", type(strat).__name__)
+                    if strat
+                    else ORACLE,
+                    "success": False,
+                    "message": f"{type(exc).__name__}: {exc}".splitlines()[0],
+                    "solve_ms": np.nan,
+                    "exhausted_intervals": 0,
+                }
+            )
+    frame = pd.DataFrame(rows)
+    frame = _add_relative_columns(frame)
+    schedules_frame = pd.concat(schedule_parts, ignore_index=True) if schedule_parts else None
+    return DayOutcome(rows=frame, model=model, schedules=schedules_frame)
+
+
+def _timed_oracle(oracle_model, size, lower, upper, lot):
+    start = time.perf_counter()
+    x = solve_exact(oracle_model, size, lower=lower, upper=upper)
+    if lot > 0:
+        x = round_schedule(x, lot=lot, lower=lower, upper=upper)
+    return x, 1e3 * (time.perf_counter() - start)
+
+
+def normalize_result_types(frame: pd.DataFrame) -> pd.DataFrame:
+    """Fixed column dtypes, so rows computed now and rows read back from Parquet agree."""
+    frame = frame.reindex(columns=list(RESULT_COLUMNS))
+    for col in ("date", "train_start", "train_end"):
+        frame[col] = pd.to_datetime(frame[col]).astype("datetime64[ns]")
+    frame["success"] = frame["success"].astype(bool)
+    frame["message"] = frame["message"].fillna("").astype(str)
+    frame["exhausted_intervals"] = frame["exhausted_intervals"].fillna(0).astype("int64")
+    frame["day_index"] = frame["day_index"].astype("int64")
+    for col in (
+        "scenario",
+        "regime",
+        "size_unit",
+        "strategy",
+        "strategy_name",
+        "side",
+        "model_kind",
+    ):
+        frame[col] = frame[col].astype(str)
+    return frame
+
+
+def _add_relative_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """Error, improvement over equal, and share of the achievable saving captured."""
+    frame = normalize_result_types(frame)
+    frame["error_bps"] = frame["realized_bps"] - frame["predicted_bps"]
+    ok = frame["success"].astype(bool)
+    key = frame["size_spec"]
+    equal = frame[ok & (frame["strategy"] == BASELINE)].set_index("size_spec")["realized_bps"]
+    oracle = frame[ok & (frame["strategy"] == ORACLE)].set_index("size_spec")["realized_bps"]
+    eq = key.map(equal).astype(float)
+    orc = key.map(oracle).astype(float)
+    frame["improvement_vs_equal_bps"] = eq - frame["realized_bps"]
+    achievable = eq - orc
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frame["captured_saving"] = np.where(
+            np.abs(achievable) > 1e-12, frame["improvement_vs_equal_bps"] / achievable, np.nan
+        )
+    return frame

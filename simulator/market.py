@@ -1,0 +1,284 @@
+"""Replaying books and charging schedules their realised impact: :class:`Market`.
+
+The simulator is the truth a schedule is charged against (DESIGN.md, "Realisation").  For
+each interval t of the test day the child order of ``x_t`` shares walks that interval's
+replayed (or synthetic) book, on top of which two effects of the order itself apply:
+
+* **transient impact** -- the liquidity the order consumed recovers with a half-life of
+  ``transient_half_life`` intervals.  The consumed-shares state is
+  ``D_t = sum_{s<t} x_s r^(t-s)`` with ``r = 2^(-1/half_life)`` (``D_0 = 0``; ``r = 0`` for
+  a half-life of 0, so the book is fully replenished each interval; ``r = 1`` for an
+  infinite half-life).  The book at t is the replayed book with its first ``D_t`` shares on
+  the walked side removed, so the child order costs ``C_t(D_t + x_t) - C_t(D_t)``, where
+  ``C_t`` is the cost of walking the replayed book from the touch (models.book_walk);
+* **permanent impact** -- every share traded moves all later prices, mids included, by
+  ``permanent_impact`` dollars per share in the trade direction (up for buys, down for
+  sells): prices at t are shifted by ``sign * gamma * sum_{s<t} x_s``.
+
+Costs, in dollars:
+
+* impact cost -- fills versus the interval's own (permanently shifted) mid, what an impact
+  model predicts;
+* implementation shortfall -- fills versus the arrival mid (the unshifted mid of the first
+  snapshot of the day), what a desk pays.
+
+A schedule is fixed before realisation (no look-ahead): it cannot react to the realised
+book.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.signal import lfilter
+
+from models.book_walk import DEFAULT_BEYOND_DEPTH_BPS, side_sign, walk_levels
+from models.errors import InvalidParameterError, InvalidTypeError
+from models.snapshots import BookSnapshots
+
+__all__ = ["Market", "Realization"]
+
+
+@dataclass(frozen=True, eq=False)
+class Realization:
+    """Realised execution of one schedule, or of a batch of schedules on the same day.
+
+    Every per-interval array has the shape of the schedule passed to
+    :meth:`Market.realize`: (N,) for one schedule, (K, N) for a batch.
+
+    Attributes
+    ----------
+    shares : ndarray
+        Child order sizes, shares.
+    fill_vwap : ndarray
+        Volume-weighted average fill price of each child order, dollars per share; NaN
+        where nothing was traded.
+    impact_cost_usd : ndarray
+        ``shares * (fill_vwap - mid_t)`` for a buy (``mid_t - fill_vwap`` for a sell), with
+        ``mid_t`` the interval's own mid after permanent impact, dollars; 0 where nothing
+        was traded.
+    shortfall_usd : ndarray
+        Implementation shortfall versus the arrival mid, ``shares * (fill_vwap -
+        arrival_mid)`` for a buy (sign flipped for a sell), dollars.
+    exhausted : ndarray of bool
+        True where the child order went beyond the visible depth left by earlier child
+        orders (the beyond-depth penalty applied).
+    arrival_mid : float
+        Mid of the first snapshot of the day, dollars.
+    side : str
+        ``'buy'`` or ``'sell'``.
+    day : int
+        Day position in the market's books.
+    """
+
+    shares: np.ndarray
+    fill_vwap: np.ndarray
+    impact_cost_usd: np.ndarray
+    shortfall_usd: np.ndarray
+    exhausted: np.ndarray
+    arrival_mid: float
+    side: str
+    day: int
+
+    @property
+    def total_shares(self) -> np.ndarray | float:
+        """Shares traded over the day, shape () or (K,)."""
+        return self.shares.sum(axis=-1)
+
+    @property
+    def total_impact_usd(self) -> np.ndarray | float:
+        """Total impact cost over the day, dollars, shape () or (K,)."""
+        return self.impact_cost_usd.sum(axis=-1)
+
+    @property
+    def total_shortfall_usd(self) -> np.ndarray | float:
+        """Total implementation shortfall over the day, dollars, shape () or (K,)."""
+        return self.shortfall_usd.sum(axis=-1)
+
+    @property
+    def exhausted_intervals(self) -> np.ndarray | int:
+        """Number of intervals whose child order went beyond the visible depth."""
+        return self.exhausted.sum(axis=-1)
+
+    @property
+    def impact_bps(self) -> np.ndarray | float:
+        """Total impact in basis points of arrival notional, ``1e4 cost / (S m_arrival)``.
+
+        NaN for an empty schedule.
+        """
+        notional = self.total_shares * self.arrival_mid
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(notional > 0, 1e4 * self.total_impact_usd / notional, np.nan)
+
+    @property
+    def shortfall_bps(self) -> np.ndarray | float:
+        """Total shortfall in basis points of arrival notional; NaN for an empty schedule."""
+        notional = self.total_shares * self.arrival_mid
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(notional > 0, 1e4 * self.total_shortfall_usd / notional, np.nan)
+
+
+@dataclass(frozen=True, eq=False)
+class Market:
+    """A market that charges schedules the impact they realise on replayed books.
+
+    Parameters
+    ----------
+    books : BookSnapshots
+        Books replayed (real or synthetic), shaped (days, intervals, levels).
+    transient_half_life : float, default 0
+        Half-life, in intervals, of the recovery of the liquidity the order consumed;
+        0 replenishes the book fully each interval, ``inf`` never.
+    permanent_impact : float, default 0
+        Permanent price move per share traded, dollars per share, applied to all later
+        intervals in the trade direction.
+    beyond_depth_bps : float, default 25
+        Shares beyond the visible depth fill at the deepest visible price moved away from
+        the touch by this many basis points of the mid (see :mod:`models.book_walk`).
+
+    Raises
+    ------
+    InvalidTypeError
+        If ``books`` is not a BookSnapshots.
+    InvalidParameterError
+        If a parameter is negative or NaN.
+    """
+
+    books: BookSnapshots
+    transient_half_life: float = 0.0
+    permanent_impact: float = 0.0
+    beyond_depth_bps: float = DEFAULT_BEYOND_DEPTH_BPS
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.books, BookSnapshots):
+            raise InvalidTypeError(
+                f"books must be a BookSnapshots; got {type(self.books).__name__}"
+            )
+        h = self.transient_half_life
+        if not isinstance(h, int | float | np.integer | np.floating) or np.isnan(h) or h < 0:
+            raise InvalidParameterError(f"transient_half_life must be >= 0; got {h!r}")
+        g = self.permanent_impact
+        if not isinstance(g, int | float | np.integer | np.floating) or not np.isfinite(g) or g < 0:
+            raise InvalidParameterError(f"permanent_impact must be finite and >= 0; got {g!r}")
+        b = self.beyond_depth_bps
+        if not isinstance(b, int | float | np.integer | np.floating) or not np.isfinite(b) or b < 0:
+            raise InvalidParameterError(f"beyond_depth_bps must be finite and >= 0; got {b!r}")
+        object.__setattr__(self, "transient_half_life", float(h))
+        object.__setattr__(self, "permanent_impact", float(g))
+        object.__setattr__(self, "beyond_depth_bps", float(b))
+
+    @property
+    def n_days(self) -> int:
+        """Number of days that can be realised."""
+        return self.books.n_days
+
+    @property
+    def n_intervals(self) -> int:
+        """Intervals per day N (the schedule length)."""
+        return self.books.n_intervals
+
+    @property
+    def recovery_factor(self) -> float:
+        """Fraction of consumed liquidity still missing one interval later, ``2^(-1/h)``."""
+        h = self.transient_half_life
+        return 0.0 if h == 0.0 else float(2.0 ** (-1.0 / h))
+
+    def realize(self, day: int, schedule, side: str = "buy") -> Realization:
+        """Execute a schedule (or a batch of schedules) on one day's books.
+
+        Parameters
+        ----------
+        day : int
+            Day position in ``books`` (0-based).
+        schedule : array_like, shape (N,) or (K, N)
+            Shares to trade in each interval (finite, >= 0), fixed before the day.
+        side : {'buy', 'sell'}, default 'buy'
+            ``buy`` walks the asks, ``sell`` the bids.
+
+        Returns
+        -------
+        Realization
+            Per-interval arrays shaped like ``schedule``.
+
+        Raises
+        ------
+        InvalidParameterError
+            If ``day`` is out of range, ``side`` is unknown, or ``schedule`` has the wrong
+            shape or a negative or non-finite entry.
+        """
+        sign = side_sign(side)
+        if not isinstance(day, int | np.integer) or isinstance(day, bool):
+            raise InvalidParameterError(f"day must be an integer; got {day!r}")
+        if not 0 <= day < self.n_days:
+            raise InvalidParameterError(f"day must be in [0, {self.n_days - 1}]; got {day}")
+        x = np.array(schedule, dtype=float)
+        n = self.n_intervals
+        if x.ndim not in (1, 2) or x.shape[-1] != n:
+            raise InvalidParameterError(
+                f"schedule must have shape ({n},) or (K, {n}); got shape {x.shape}"
+            )
+        bad = ~np.isfinite(x) | (x < 0)
+        if np.any(bad):
+            raise InvalidParameterError(
+                f"schedule must be finite and >= 0 shares; got {float(x[bad][0])!r}"
+            )
+        single = x.ndim == 1
+        x2 = x[None, :] if single else x  # (K, N)
+
+        day = int(day)
+        px, sz = self.books.side_levels(side)
+        px, sz = px[day], sz[day]  # (N, L)
+        mid = self.books.mid[day]  # (N,)
+        arrival_mid = float(mid[0])
+
+        r = self.recovery_factor
+        consumed = np.zeros_like(x2)
+        if r > 0.0:
+            # D_t = r (D_{t-1} + x_{t-1}): a first-order linear filter of the schedule.
+            carried = lfilter([1.0], [1.0, -r], x2, axis=-1)
+            consumed[:, 1:] = r * carried[:, :-1]
+
+        # Walk the unshifted book with rows = intervals and columns = schedules: cheaper
+        # than broadcasting the book over the batch.
+        after = walk_levels(px, sz, mid, (consumed + x2).T, side, self.beyond_depth_bps)
+        impact = after.cost.T
+        excess = np.maximum((consumed + x2) - sz.sum(axis=-1), 0.0)
+        if r > 0.0:
+            before = walk_levels(px, sz, mid, consumed.T, side, self.beyond_depth_bps)
+            impact = impact - before.cost.T
+            excess = excess - np.maximum(consumed - sz.sum(axis=-1), 0.0)
+
+        own_mid = np.broadcast_to(mid, x2.shape)
+        gamma = self.permanent_impact
+        if gamma > 0.0:
+            traded_before = np.zeros_like(x2)
+            traded_before[:, 1:] = np.cumsum(x2, axis=-1)[:, :-1]
+            shift = sign * gamma * traded_before  # dollars, (K, N)
+            own_mid = own_mid + shift
+            # Shifting every price and the mid together leaves the offsets from the mid,
+            # hence the walk, unchanged; only the beyond-depth penalty, quoted in basis
+            # points of the mid, moves with the mid.
+            impact = impact + excess * (self.beyond_depth_bps * 1e-4) * shift
+
+        traded = x2 > 0
+        exhausted = after.exhausted.T & traded
+        with np.errstate(invalid="ignore", divide="ignore"):
+            vwap = np.where(traded, own_mid + sign * impact / np.where(traded, x2, 1.0), np.nan)
+        shortfall = impact + sign * x2 * (own_mid - arrival_mid)
+
+        def out(a: np.ndarray) -> np.ndarray:
+            a = np.array(a[0] if single else a)
+            a.setflags(write=False)
+            return a
+
+        return Realization(
+            shares=out(x2),
+            fill_vwap=out(vwap),
+            impact_cost_usd=out(impact),
+            shortfall_usd=out(shortfall),
+            exhausted=out(exhausted),
+            arrival_mid=arrival_mid,
+            side=side,
+            day=day,
+        )

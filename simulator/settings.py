@@ -1,0 +1,184 @@
+"""Settings of an evaluation run: what to fit, which sizes, which constraints, which market.
+
+These frozen dataclasses are what the evaluator consumes; :mod:`simulator.config` builds them
+from a scenario file, and a researcher can build them directly in Python.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from models.book_walk import DEFAULT_BEYOND_DEPTH_BPS, side_sign
+from models.errors import InvalidParameterError
+
+__all__ = ["EvaluationSettings", "SizeSpec", "MODES", "BACKENDS"]
+
+MODES = ("walk_forward", "in_sample")
+BACKENDS = ("loky", "threading", "dask")
+_MODEL_KINDS = ("linear", "power", "book")
+
+
+def _positive_finite(name: str, value: float) -> None:
+    if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+        raise InvalidParameterError(f"{name} must be a finite number > 0; got {value!r}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SizeSpec:
+    """Order sizes of a study: absolute shares or fractions of average daily volume.
+
+    Parameters
+    ----------
+    shares : tuple of float, optional
+        Parent order sizes in shares (each finite and > 0).
+    adv_fraction : tuple of float, optional
+        Parent order sizes as fractions of the average daily volume of the training days
+        (each in (0, 1]).  Exactly one of ``shares`` and ``adv_fraction`` is given.
+    """
+
+    shares: tuple[float, ...] | None = None
+    adv_fraction: tuple[float, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if (self.shares is None) == (self.adv_fraction is None):
+            raise InvalidParameterError(
+                "sizes must give exactly one of shares and adv_fraction; got "
+                f"shares={self.shares!r}, adv_fraction={self.adv_fraction!r}"
+            )
+        values = self.shares if self.shares is not None else self.adv_fraction
+        name = "shares" if self.shares is not None else "adv_fraction"
+        values = tuple(float(v) for v in values)
+        if not values:
+            raise InvalidParameterError(f"sizes.{name} must not be empty; got {values!r}")
+        for i, v in enumerate(values):
+            _positive_finite(f"sizes.{name}[{i}]", v)
+            if name == "adv_fraction" and v > 1:
+                raise InvalidParameterError(f"sizes.adv_fraction[{i}] must be in (0, 1]; got {v!r}")
+        object.__setattr__(self, name, values)
+
+    @property
+    def values(self) -> tuple[float, ...]:
+        """The configured numbers (shares, or fractions of ADV)."""
+        return self.shares if self.shares is not None else self.adv_fraction
+
+    @property
+    def unit(self) -> str:
+        """``'shares'`` or ``'adv_fraction'``."""
+        return "shares" if self.shares is not None else "adv_fraction"
+
+    def to_shares(self, adv_shares: float) -> tuple[float, ...]:
+        """Sizes in shares given the average daily volume ``adv_shares`` (shares per day)."""
+        if self.shares is not None:
+            return self.shares
+        return tuple(f * adv_shares for f in self.adv_fraction)
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvaluationSettings:
+    """Everything the evaluator needs besides the market data and the strategies.
+
+    Parameters
+    ----------
+    sizes : SizeSpec
+        Parent order sizes.
+    side : {'buy', 'sell'}, default 'buy'
+        Direction of every parent order.
+    model_kind : {'linear', 'power', 'book'}, default 'linear'
+        Impact model fitted on the training days and handed to the strategies.
+    model_options : dict, default {}
+        Keyword options of :func:`models.fit_impact_model` (``smoothing`` included).
+    training_days : int, default 10
+        Walk-forward window W: the model for test day d is fitted on the W days before the
+        refit day.
+    refit_every : int, default 1
+        Refit frequency in test days (1 = refit before every test day).
+    mode : {'walk_forward', 'in_sample'}, default 'walk_forward'
+        ``in_sample`` fits and realises on the same day (for comparison only).
+    test_days : int, optional
+        Evaluate only the last ``test_days`` eligible days.
+    max_participation : float, optional
+        Cap per interval as a fraction of the volume expected from the training days,
+        in (0, 1]; ``None`` = uncapped.
+    min_shares_per_interval : float, default 0
+        Lower bound per interval, in shares.
+    lot_size : float, default 0
+        Round schedules to lots of this many shares (largest remainder); 0 = no rounding.
+    transient_half_life : float, default 0
+        Half-life of the recovery of consumed liquidity, in intervals (0 = full recovery).
+    permanent_impact : float, default 0
+        Permanent price move per share traded, in dollars per share.
+    beyond_depth_bps : float, default 25
+        Beyond-visible-depth penalty in basis points of the mid.
+    oracle : bool, default True
+        Also schedule the hindsight optimum under the test day's own books.
+    seed : int, default 0
+        Root of every random stream (``numpy.random.SeedSequence``).
+    bootstrap_samples : int, default 2000
+        Bootstrap resamples for confidence intervals.
+    """
+
+    sizes: SizeSpec
+    side: str = "buy"
+    model_kind: str = "linear"
+    model_options: dict[str, Any] = field(default_factory=dict)
+    training_days: int = 10
+    refit_every: int = 1
+    mode: str = "walk_forward"
+    test_days: int | None = None
+    max_participation: float | None = None
+    min_shares_per_interval: float = 0.0
+    lot_size: float = 0.0
+    transient_half_life: float = 0.0
+    permanent_impact: float = 0.0
+    beyond_depth_bps: float = DEFAULT_BEYOND_DEPTH_BPS
+    oracle: bool = True
+    seed: int = 0
+    bootstrap_samples: int = 2000
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.sizes, SizeSpec):
+            raise InvalidParameterError(f"sizes must be a SizeSpec; got {self.sizes!r}")
+        side_sign(self.side)
+        if self.model_kind not in _MODEL_KINDS:
+            raise InvalidParameterError(
+                f"model_kind must be one of {', '.join(_MODEL_KINDS)}; got {self.model_kind!r}"
+            )
+        if self.mode not in MODES:
+            raise InvalidParameterError(
+                f"mode must be one of {', '.join(MODES)}; got {self.mode!r}"
+            )
+        for name in ("training_days", "refit_every"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise InvalidParameterError(f"{name} must be an integer >= 1; got {value!r}")
+        if self.test_days is not None and (
+            not isinstance(self.test_days, int) or self.test_days < 1
+        ):
+            raise InvalidParameterError(
+                f"test_days must be an integer >= 1; got {self.test_days!r}"
+            )
+        if self.max_participation is not None and not (
+            isinstance(self.max_participation, int | float) and 0 < self.max_participation <= 1
+        ):
+            raise InvalidParameterError(
+                f"max_participation must be in (0, 1]; got {self.max_participation!r}"
+            )
+        for name in (
+            "min_shares_per_interval",
+            "lot_size",
+            "transient_half_life",
+            "permanent_impact",
+            "beyond_depth_bps",
+        ):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
+                raise InvalidParameterError(f"{name} must be finite and >= 0; got {value!r}")
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise InvalidParameterError(f"seed must be an integer >= 0; got {self.seed!r}")
+        if not isinstance(self.bootstrap_samples, int) or self.bootstrap_samples < 100:
+            raise InvalidParameterError(
+                f"bootstrap_samples must be an integer >= 100; got {self.bootstrap_samples!r}"
+            )
+        object.__setattr__(self, "model_options", dict(self.model_options))

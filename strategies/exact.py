@@ -1,0 +1,449 @@
+"""Exact water-filling (Lagrange-multiplier) solvers for separable convex allocation.
+
+Problem, for each row b of a batch::
+
+    minimise  sum_t c_t(x_t)   subject to   sum_t x_t = S_b,   lower_t <= x_t <= upper_t.
+
+KKT: there is a multiplier lambda (dollars per share) with x_t = clip(inverse_marginal_t(lambda),
+lower_t, upper_t); the total is nondecreasing in lambda, so lambda is found by a 1-D search:
+
+* linear (c = h x + beta x^2): x_t = clip((lambda - h_t) / (2 beta_t), lower, upper) is piecewise
+  linear in lambda; the breakpoints are sorted and lambda is solved exactly on its segment;
+* power law with h = 0 and one delta: x_t = clip(k_t * mu, lower, upper) with
+  mu = lambda^(1/delta), k_t = (alpha_t (1 + delta))^(-1/delta): the same exact piecewise-linear
+  solve in mu;
+* power law in general (h > 0 or per-interval delta): bracketing and safeguarded Newton on lambda,
+  vectorised over the batch, to machine precision;
+* book (piecewise-linear cost): take the cheapest shares across all intervals and levels after
+  pre-filling the lower bounds and capping each interval at its upper bound.
+
+All solvers finish with a first-order correction that puts the last ulp-level residual of the
+total on the free intervals, so every row sums to S to machine precision.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from models.errors import InfeasibleProblemError, InvalidParameterError
+
+__all__ = [
+    "solve_exact",
+    "solve_exact_batch",
+    "waterfill_piecewise_linear",
+    "waterfill_linear",
+    "waterfill_power",
+    "waterfill_book",
+    "project_capped_simplex",
+]
+
+_BOOK_CHUNK_ELEMENTS = 2_000_000
+
+
+def _broadcast_problem(total_shares, lower, upper, n: int, batch: int | None):
+    s = np.atleast_1d(np.asarray(total_shares, dtype=float))
+    lo = np.zeros(n) if lower is None else np.asarray(lower, dtype=float)
+    up = np.full(n, np.inf) if upper is None else np.asarray(upper, dtype=float)
+    b = max(s.shape[0], lo.shape[0] if lo.ndim == 2 else 1, up.shape[0] if up.ndim == 2 else 1)
+    if batch is not None:
+        b = max(b, batch)
+    if s.ndim != 1 or s.shape[0] not in (1, b):
+        raise InvalidParameterError(f"total_shares must have shape ({b},) or (); got {s.shape}")
+    for name, a in (("lower", lo), ("upper", up)):
+        if a.shape[-1] != n or a.ndim > 2 or (a.ndim == 2 and a.shape[0] not in (1, b)):
+            raise InvalidParameterError(
+                f"{name} must have shape ({n},) or ({b}, {n}); got {a.shape}"
+            )
+    s = np.broadcast_to(s, (b,))
+    lo = np.broadcast_to(lo, (b, n))
+    up = np.broadcast_to(up, (b, n))
+    bad = ~np.isfinite(s) | (s <= 0)
+    if np.any(bad):
+        i = int(np.argmax(bad))
+        raise InvalidParameterError(f"total_shares must be finite and > 0; got {s[i]!r} in row {i}")
+    if np.any(~np.isfinite(lo) | (lo < 0)) or np.any(up < lo) or np.any(np.isnan(up)):
+        raise InvalidParameterError("bounds must satisfy 0 <= lower <= upper with finite lower")
+    lo_sum = lo.sum(axis=-1)
+    up_sum = up.sum(axis=-1)
+    short = up_sum < s * (1 - 1e-12)
+    if np.any(short):
+        i = int(np.argmax(short))
+        raise InfeasibleProblemError(
+            f"sum(upper) must be >= total_shares; got {up_sum[i]:.6g} < {s[i]:.6g} in row {i} "
+            f"(shortfall {s[i] - up_sum[i]:.6g} shares)"
+        )
+    excess = lo_sum > s * (1 + 1e-12)
+    if np.any(excess):
+        i = int(np.argmax(excess))
+        raise InfeasibleProblemError(
+            f"sum(lower) must be <= total_shares; got {lo_sum[i]:.6g} > {s[i]:.6g} in row {i} "
+            f"(excess {lo_sum[i] - s[i]:.6g} shares)"
+        )
+    return s, lo, up
+
+
+def _fix_total(x, s, lo, up, weight):
+    """Spread the rounding residual of the total over free intervals, proportional to weight."""
+    r = s - x.sum(axis=-1)
+    free = (x > lo) & (x < up)
+    w = np.where(free, weight, 0.0)
+    wsum = w.sum(axis=-1)
+    ok = wsum > 0
+    x = x + np.where(ok, r / np.where(ok, wsum, 1.0), 0.0)[:, None] * w
+    return np.clip(x, lo, up)
+
+
+def waterfill_piecewise_linear(k, m, total_shares, lower=None, upper=None) -> np.ndarray:
+    """Solve sum_t clip(k_t (mu - m_t), lower_t, upper_t) = S exactly for mu and return x.
+
+    Parameters
+    ----------
+    k : ndarray, shape (B, N) or (N,)
+        Positive slopes (shares per unit of mu).
+    m : ndarray, shape (B, N) or (N,)
+        Offsets, in units of mu.
+    total_shares : float or ndarray of shape (B,)
+        S per row, in shares.
+    lower, upper : None or ndarray of shape (N,) or (B, N)
+        Bounds in shares (defaults 0 and +inf).
+
+    Returns
+    -------
+    ndarray of shape (B, N)
+        x in shares; each row sums to S to machine precision and lies within its bounds.
+
+    Raises
+    ------
+    InfeasibleProblemError
+        If a row has sum(upper) < S or sum(lower) > S.
+    """
+    k = np.atleast_2d(np.asarray(k, dtype=float))
+    m = np.atleast_2d(np.asarray(m, dtype=float))
+    n = k.shape[-1]
+    s, lo, up = _broadcast_problem(total_shares, lower, upper, n, max(k.shape[0], m.shape[0]))
+    b = s.shape[0]
+    k = np.broadcast_to(k, (b, n))
+    m = np.broadcast_to(m, (b, n))
+    a_pt = m + lo / k
+    b_pt = m + up / k
+    pos = np.concatenate([a_pt, b_pt], axis=-1)
+    w = np.concatenate([k, np.where(np.isfinite(b_pt), -k, 0.0)], axis=-1)
+    order = np.argsort(pos, axis=-1, kind="stable")
+    pos_s = np.take_along_axis(pos, order, axis=-1)
+    slope = np.cumsum(np.take_along_axis(w, order, axis=-1), axis=-1)
+    with np.errstate(invalid="ignore"):
+        dp = np.where(np.isinf(pos_s[:, 1:]), np.inf, np.diff(pos_s, axis=-1))
+        inc = np.where(slope[:, :-1] > 0, slope[:, :-1] * dp, 0.0)
+    g = np.concatenate([np.zeros((b, 1)), np.cumsum(inc, axis=-1)], axis=-1)
+    g += lo.sum(axis=-1, keepdims=True)
+    j = np.clip((g < s[:, None]).sum(axis=-1) - 1, 0, 2 * n - 1)
+    rows = np.arange(b)
+    sl = slope[rows, j]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mu = pos_s[rows, j] + np.where(sl > 0, (s - g[rows, j]) / np.where(sl > 0, sl, 1.0), 0.0)
+        x = np.clip(k * (mu[:, None] - m), lo, up)
+    return _fix_total(x, s, lo, up, k)
+
+
+def project_capped_simplex(target, total_shares, lower=None, upper=None) -> np.ndarray:
+    """Euclidean projection of ``target`` onto {sum x = S, lower <= x <= upper}.
+
+    The solution is x_t = clip(target_t + mu, lower_t, upper_t): water-filling with a quadratic.
+
+    Parameters
+    ----------
+    target : ndarray, shape (N,) or (B, N)
+        Desired schedule in shares.
+    total_shares, lower, upper
+        As in :func:`waterfill_piecewise_linear`.
+
+    Returns
+    -------
+    ndarray of shape (B, N)
+        The closest feasible schedule in shares.
+    """
+    target = np.atleast_2d(np.asarray(target, dtype=float))
+    return waterfill_piecewise_linear(np.ones_like(target), -target, total_shares, lower, upper)
+
+
+def waterfill_linear(beta, h, total_shares, lower=None, upper=None) -> np.ndarray:
+    """Exact optimum for linear impact c_t(x) = h_t x + beta_t x^2 (dollars).
+
+    Parameters
+    ----------
+    beta : ndarray, shape (N,) or (B, N)
+        Slippage slope, dollars per share per share (> 0).
+    h : float or ndarray, shape (N,) or (B, N)
+        Slippage at zero size, dollars per share (>= 0).
+    total_shares, lower, upper
+        As in :func:`waterfill_piecewise_linear`.
+
+    Returns
+    -------
+    ndarray of shape (B, N)
+        Optimal schedule in shares.
+    """
+    beta = np.atleast_2d(np.asarray(beta, dtype=float))
+    h = np.broadcast_to(np.asarray(h, dtype=float), beta.shape[:-1] + (beta.shape[-1],))
+    # marginal cost h + 2 beta x = lambda  =>  x = (lambda - h) / (2 beta)
+    return waterfill_piecewise_linear(0.5 / beta, h, total_shares, lower, upper)
+
+
+def _power_inverse(lam, h, a, inv_d, lo, up):
+    z = np.maximum(lam[:, None] - h, 0.0) / a
+    x = np.clip(z**inv_d, lo, up)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dx = np.where((x > lo) & (x < up) & (z > 0), inv_d * x / (lam[:, None] - h), 0.0)
+    return x, np.nan_to_num(dx, nan=0.0, posinf=0.0)
+
+
+def waterfill_power(
+    alpha, delta, h, total_shares, lower=None, upper=None, max_iter: int = 200
+) -> np.ndarray:
+    """Exact optimum for power-law impact c_t(x) = h_t x + alpha_t x^(1 + delta_t) (dollars).
+
+    Parameters
+    ----------
+    alpha : ndarray, shape (N,) or (B, N)
+        Slippage scale, dollars per share per share^delta (> 0).
+    delta : float or ndarray, shape (N,) or (B, N)
+        Exponent (> 0).
+    h : float or ndarray, shape (N,) or (B, N)
+        Slippage at zero size, dollars per share (>= 0).
+    total_shares, lower, upper
+        As in :func:`waterfill_piecewise_linear`.
+    max_iter : int, default 200
+        Cap on safeguarded-Newton iterations (bisection alone needs < 1100 for doubles).
+
+    Returns
+    -------
+    ndarray of shape (B, N)
+        Optimal schedule in shares.
+    """
+    alpha = np.atleast_2d(np.asarray(alpha, dtype=float))
+    n = alpha.shape[-1]
+    delta_a = np.asarray(delta, dtype=float)
+    h_a = np.asarray(h, dtype=float)
+    if np.all(h_a == 0) and np.ptp(delta_a) == 0:
+        d = float(delta_a.ravel()[0])
+        k = (alpha * (1.0 + d)) ** (-1.0 / d)
+        return waterfill_piecewise_linear(k, np.zeros_like(k), total_shares, lower, upper)
+    s, lo, up = _broadcast_problem(total_shares, lower, upper, n, alpha.shape[0])
+    b = s.shape[0]
+    alpha = np.broadcast_to(alpha, (b, n))
+    d = np.broadcast_to(delta_a, (b, n)) if delta_a.ndim else np.full((b, n), float(delta_a))
+    h_b = np.broadcast_to(h_a, (b, n)) if h_a.ndim else np.full((b, n), float(h_a))
+    a = alpha * (1.0 + d)
+    inv_d = 1.0 / d
+
+    def mc(x):
+        return h_b + a * x**d
+
+    lam_lo = mc(lo).min(axis=-1)
+    lam_hi = mc(np.minimum(s[:, None], up)).max(axis=-1)
+    lam = lam_hi.copy()
+    done = np.zeros(b, dtype=bool)
+    tol = 4 * np.finfo(float).eps
+    for _ in range(max_iter):
+        x, dx = _power_inverse(lam, h_b, a, inv_d, lo, up)
+        g = x.sum(axis=-1) - s
+        gp = dx.sum(axis=-1)
+        done |= (np.abs(g) <= tol * s) | (lam_hi - lam_lo <= tol * np.abs(lam_hi))
+        if np.all(done):
+            break
+        lam_hi = np.where(g > 0, lam, lam_hi)
+        lam_lo = np.where(g <= 0, lam, lam_lo)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            newton = lam - g / gp
+        ok = np.isfinite(newton) & (newton > lam_lo) & (newton < lam_hi)
+        step = np.where(ok, newton, 0.5 * (lam_lo + lam_hi))
+        lam = np.where(done, lam, step)
+    x, dx = _power_inverse(lam, h_b, a, inv_d, lo, up)
+    return _fix_total(x, s, lo, up, dx)
+
+
+def book_pieces(offsets, sizes, reference_mid, beyond_depth_bps):
+    """Marginal price pieces of walking books: prices and depths, beyond-depth tail included.
+
+    Parameters
+    ----------
+    offsets : ndarray, shape (..., N, L)
+        Price offsets from the mid of each level of the walked side, dollars per share; NaN for
+        empty trailing levels.
+    sizes : ndarray, shape (..., N, L)
+        Displayed shares per level.
+    reference_mid : ndarray, shape (..., N)
+        Mid in dollars, for the beyond-depth penalty.
+    beyond_depth_bps : float
+        Beyond-depth penalty in basis points of the mid (as in models.book_walk).
+
+    Returns
+    -------
+    prices : ndarray, shape (..., N, L + 1)
+        Marginal price of each piece in dollars per share (+inf for empty levels).
+    depth : ndarray, shape (..., N, L + 1)
+        Shares available in each piece (+inf for the beyond-depth tail).
+    """
+    offsets = np.asarray(offsets, dtype=float)
+    sizes = np.asarray(sizes, dtype=float)
+    mid = np.asarray(reference_mid, dtype=float)
+    finite = np.isfinite(offsets) & (sizes > 0)
+    sz = np.where(finite, sizes, 0.0)
+    off = np.where(finite, offsets, 0.0)
+    last = np.clip(finite.sum(axis=-1) - 1, 0, None)
+    deepest = np.take_along_axis(off, last[..., None], axis=-1)[..., 0]
+    beyond = deepest + beyond_depth_bps * 1e-4 * mid
+    prices = np.concatenate([np.where(finite, offsets, np.inf), beyond[..., None]], axis=-1)
+    depth = np.concatenate([sz, np.full(beyond.shape + (1,), np.inf)], axis=-1)
+    return prices, depth
+
+
+def _book_chunk(prices, depth, s, lo, up):
+    b, n, p = prices.shape
+    start = np.concatenate([np.zeros((b, n, 1)), np.cumsum(depth, axis=-1)[..., :-1]], axis=-1)
+    hi = np.minimum(start + depth, up[..., None])
+    cap = np.clip(hi - np.maximum(start, lo[..., None]), 0.0, None)
+    flat_p = prices.reshape(b, n * p)
+    flat_c = cap.reshape(b, n * p)
+    order = np.argsort(flat_p, axis=-1, kind="stable")
+    c_sorted = np.take_along_axis(flat_c, order, axis=-1)
+    before = np.concatenate([np.zeros((b, 1)), np.cumsum(c_sorted, axis=-1)[:, :-1]], axis=-1)
+    need = (s - lo.sum(axis=-1))[:, None]
+    take = np.minimum(np.maximum(need - before, 0.0), c_sorted)
+    out = np.empty_like(take)
+    np.put_along_axis(out, order, take, axis=-1)
+    x = lo + out.reshape(b, n, p).sum(axis=-1)
+    return np.clip(x, lo, up)
+
+
+def waterfill_book(prices, depth, total_shares, lower=None, upper=None) -> np.ndarray:
+    """Exact optimum for piecewise-linear (book) costs: the cheapest S shares overall.
+
+    Parameters
+    ----------
+    prices : ndarray, shape (N, P) or (B, N, P)
+        Marginal price of each piece (level) in dollars per share, nondecreasing along P.
+    depth : ndarray, shape (N, P) or (B, N, P)
+        Shares available in each piece (+inf allowed for the last).
+    total_shares, lower, upper
+        As in :func:`waterfill_piecewise_linear`.
+
+    Returns
+    -------
+    ndarray of shape (B, N)
+        Optimal schedule in shares: lower bounds pre-filled from each interval's cheapest
+        levels, then the remaining shares from the globally cheapest pieces within the caps.
+    """
+    prices = np.asarray(prices, dtype=float)
+    depth = np.asarray(depth, dtype=float)
+    if prices.ndim == 2:
+        prices = prices[None]
+        depth = depth[None]
+    n = prices.shape[1]
+    s, lo, up = _broadcast_problem(total_shares, lower, upper, n, prices.shape[0])
+    b = s.shape[0]
+    prices = np.broadcast_to(prices, (b,) + prices.shape[1:])
+    depth = np.broadcast_to(depth, (b,) + depth.shape[1:])
+    rows = max(1, _BOOK_CHUNK_ELEMENTS // max(1, prices.shape[1] * prices.shape[2]))
+    parts = [
+        _book_chunk(
+            prices[i : i + rows],
+            depth[i : i + rows],
+            s[i : i + rows],
+            lo[i : i + rows],
+            up[i : i + rows],
+        )
+        for i in range(0, b, rows)
+    ]
+    return np.concatenate(parts, axis=0)
+
+
+def _stack(models: Sequence[Any], attr: str, n: int) -> np.ndarray:
+    return np.stack(
+        [np.broadcast_to(np.asarray(getattr(mdl, attr), dtype=float), (n,)) for mdl in models]
+    )
+
+
+def solve_exact_batch(model, total_shares, lower=None, upper=None) -> np.ndarray:
+    """Exact optimal schedules for a batch of problems in one vectorised call.
+
+    Parameters
+    ----------
+    model : models.BaseImpact or sequence of B models of the same kind and N
+        One model for every row (many sizes) or one model per row (many days).
+    total_shares : float or array_like of shape (B,)
+        S per row, in shares (> 0).
+    lower, upper : None or array_like of shape (N,) or (B, N)
+        Bounds in shares per interval (defaults 0 and +inf).
+
+    Returns
+    -------
+    ndarray of shape (B, N)
+        Optimal schedules in shares; each row sums to its S and lies within its bounds.
+
+    Raises
+    ------
+    InvalidParameterError
+        If the models differ in kind or N, or an argument has the wrong shape or range.
+    InfeasibleProblemError
+        If a row's bounds cannot hold its S (the message states the shortfall).
+    """
+    models = list(model) if isinstance(model, list | tuple) else [model]
+    if not models:
+        raise InvalidParameterError("model must be a model or a non-empty sequence; got []")
+    kind = models[0].kind
+    n = int(models[0].n_intervals)
+    for i, mdl in enumerate(models):
+        if mdl.kind != kind or int(mdl.n_intervals) != n:
+            raise InvalidParameterError(
+                f"model[{i}] must have kind {kind!r} and {n} intervals; got {mdl.kind!r} "
+                f"with {mdl.n_intervals}"
+            )
+    if kind == "linear":
+        return waterfill_linear(
+            _stack(models, "beta", n), _stack(models, "h", n), total_shares, lower, upper
+        )
+    if kind == "power":
+        return waterfill_power(
+            _stack(models, "alpha", n),
+            _stack(models, "delta", n),
+            _stack(models, "h", n),
+            total_shares,
+            lower,
+            upper,
+        )
+    if kind == "book":
+        pieces = [
+            book_pieces(m.offsets, m.sizes, m.reference_mid, m.beyond_depth_bps) for m in models
+        ]
+        width = max(p[0].shape[-1] for p in pieces)
+        padded = [_pad_pieces(p, q, width) for p, q in pieces]
+        prices = np.stack([p for p, _ in padded])
+        depth = np.stack([q for _, q in padded])
+        return waterfill_book(prices, depth, total_shares, lower, upper)
+    raise InvalidParameterError(f"model kind must be 'linear', 'power' or 'book'; got {kind!r}")
+
+
+def _pad_pieces(prices, depth, width):
+    extra = width - prices.shape[-1]
+    if extra == 0:
+        return prices, depth
+    # Empty pieces (infinite price, zero depth) go before the tail so the tail stays last.
+    n = prices.shape[0]
+    p = np.concatenate([prices[:, :-1], np.full((n, extra), np.inf), prices[:, -1:]], axis=-1)
+    d = np.concatenate([depth[:, :-1], np.zeros((n, extra)), depth[:, -1:]], axis=-1)
+    return p, d
+
+
+def solve_exact(model, total_shares, lower=None, upper=None) -> np.ndarray:
+    """Exact optimal schedule of one problem; see :func:`solve_exact_batch`.
+
+    Returns
+    -------
+    ndarray of shape (N,)
+        Optimal schedule in shares.
+    """
+    return solve_exact_batch(model, float(total_shares), lower, upper)[0]

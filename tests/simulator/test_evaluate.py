@@ -1,0 +1,150 @@
+"""Evaluator: tidy results, determinism across backends, failures, resume, findings."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from simulator.daytask import RESULT_COLUMNS
+from simulator.evaluate import evaluate, plan_test_days
+from simulator.settings import EvaluationSettings, SizeSpec
+from simulator.synthetic import synthesize_market
+from strategies import Strategy, get_strategy
+
+INTERVALS = 60
+
+
+@pytest.fixture(scope="module")
+def market():
+    return synthesize_market("u_shape", days=8, intervals=INTERVALS, levels=6, seed=11).books
+
+
+def _strategies():
+    return [
+        ("equal", get_strategy("equal")),
+        ("vwap", get_strategy("vwap")),
+        ("exact", get_strategy("exact")),
+        ("analytical", get_strategy("analytical")),
+    ]
+
+
+def _settings(**kw):
+    base = dict(
+        sizes=SizeSpec(adv_fraction=(0.01, 0.05)),
+        training_days=4,
+        max_participation=0.5,
+        bootstrap_samples=200,
+    )
+    base.update(kw)
+    return EvaluationSettings(**base)
+
+
+def _stable(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.drop(columns=["solve_ms"]).reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class Exploding(Strategy):
+    """Fails on the larger order only: the run must go on with success=False rows."""
+
+    name = "exploding"
+    description = "raises on purpose"
+
+    def schedule(self, problem):
+        if problem.total_shares > 0.03 * problem.volume_profile.sum():
+            raise RuntimeError("boom: plugin failure")
+        return np.full(problem.n_intervals, problem.total_shares / problem.n_intervals)
+
+
+def test_plan_walk_forward_and_refit():
+    s = _settings(training_days=3, refit_every=2)
+    plan = plan_test_days(8, s)
+    assert [p[0] for p in plan] == [3, 4, 5, 6, 7]
+    assert plan[0] == (3, 0, 3) and plan[1] == (4, 0, 3) and plan[2] == (5, 2, 5)
+    assert plan_test_days(8, _settings(mode="in_sample"))[2] == (2, 2, 3)
+    with pytest.raises(ValueError, match="training_days must be smaller"):
+        plan_test_days(3, s)
+
+
+def test_tidy_columns_and_oracle(market):
+    ev = evaluate(market, _strategies(), _settings())
+    res = ev.results
+    assert list(res.columns) == list(RESULT_COLUMNS)
+    assert set(res["strategy"]) == {"equal", "vwap", "exact", "analytical", "oracle"}
+    assert len(res) == 4 * 2 * 5  # test days x sizes x (strategies + oracle)
+    assert res["success"].all()
+    # The oracle is optimal under the test day's books: nothing realises cheaper.
+    for _, grp in res.groupby(["day_index", "size_spec"]):
+        oracle = grp.loc[grp["strategy"] == "oracle", "realized_cost_usd"].iloc[0]
+        assert (grp["realized_cost_usd"] >= oracle - 1e-6 * abs(oracle)).all()
+    eq = res[res["strategy"] == "equal"]
+    assert np.allclose(eq["improvement_vs_equal_bps"], 0.0)
+    assert np.allclose(res["error_bps"], res["realized_bps"] - res["predicted_bps"])
+    assert set(ev.allocations["strategy"]) >= {"equal", "exact"}
+    sums = ev.allocations.groupby(["size_spec", "strategy"])["shares"].sum()
+    sizes = ev.allocations.groupby(["size_spec", "strategy"])["size_shares"].first()
+    assert np.allclose(sums, sizes)
+
+
+def test_identical_across_n_jobs_and_backends(market):
+    settings = _settings()
+    serial = evaluate(market, _strategies(), settings, n_jobs=1).results
+    loky = evaluate(market, _strategies(), settings, n_jobs=2, backend="loky").results
+    threads = evaluate(market, _strategies(), settings, n_jobs=2, backend="threading").results
+    pd.testing.assert_frame_equal(_stable(serial), _stable(loky))
+    pd.testing.assert_frame_equal(_stable(serial), _stable(threads))
+
+
+def test_identical_on_dask_local_cluster(market):
+    pytest.importorskip("dask.distributed")
+    settings = _settings()
+    serial = evaluate(market, _strategies(), settings, n_jobs=1).results
+    dask = evaluate(market, _strategies(), settings, n_jobs=2, backend="dask").results
+    pd.testing.assert_frame_equal(_stable(serial), _stable(dask))
+
+
+def test_failing_plugin_gives_failed_rows_not_a_crash(market):
+    ev = evaluate(market, [*_strategies(), ("exploding", Exploding())], _settings())
+    bad = ev.results[ev.results["strategy"] == "exploding"]
+    assert len(bad) == 8
+    assert bad.loc[bad["size_spec"] == 0.05, "success"].eq(False).all()
+    assert bad.loc[bad["size_spec"] == 0.01, "success"].all()
+    assert bad.loc[~bad["success"], "message"].str.contains("boom: plugin failure").all()
+    assert ev.results.loc[ev.results["strategy"] != "exploding", "success"].all()
+
+
+def test_infeasible_cap_fails_its_size_only(market):
+    settings = _settings(sizes=SizeSpec(adv_fraction=(0.01, 0.9)), max_participation=0.1)
+    res = evaluate(market, _strategies(), settings).results
+    small = res[res["size_spec"] == 0.01]
+    large = res[res["size_spec"] == 0.9]
+    assert small["success"].all()
+    assert (~large["success"]).all()
+    assert large["message"].str.contains("shortfall|infeasible|exceeds", case=False).all()
+
+
+def test_resume_after_interruption_is_identical(market, tmp_path: Path):
+    settings = _settings()
+    full = evaluate(market, _strategies(), settings, parts_dir=tmp_path / "a").results
+    # Interrupted run: only some days finished and were stored.
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    for path in sorted((tmp_path / "b").glob("*__day0000[45].rows.parquet")):
+        path.unlink()
+    resumed = evaluate(market, _strategies(), settings, parts_dir=tmp_path / "b")
+    pd.testing.assert_frame_equal(_stable(full), _stable(resumed.results))
+    assert len(list((tmp_path / "b").glob("*.rows.parquet"))) == 4
+
+
+def test_in_sample_optimal_never_loses_to_equal_under_model(market):
+    settings = _settings(mode="in_sample", test_days=3)
+    res = evaluate(market, _strategies(), settings).results
+    pivot = res.pivot_table(
+        index=["day_index", "size_spec"], columns="strategy", values="predicted_cost_usd"
+    )
+    for name in ("exact", "analytical"):
+        assert (pivot[name] <= pivot["equal"] * (1 + 1e-9)).all()

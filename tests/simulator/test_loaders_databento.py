@@ -1,0 +1,348 @@
+"""Databento MBP-10 loader: real files pinned, and every fault built as a tiny CSV."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from models.errors import DataError, InvalidParameterError
+from simulator.loaders import (
+    DataQualityReport,
+    DataQualityWarning,
+    load_books,
+    load_databento_mbp10,
+)
+
+FROG = "databento_mbp10/FROG_2025-04-03_mbp10.csv.gz"
+AAPL = "databento_mbp10/AAPL_2024-10-21_mbp10_premarket_first5000.csv.gz"
+QUIET = pytest.mark.filterwarnings("ignore::simulator.loaders.DataQualityWarning")
+SHORT = ("09:30", "09:35")  # five one-minute intervals keep synthetic files tiny
+LEVELS = 2
+
+
+# ---------------------------------------------------------------- synthetic files
+def _header(first: str = "ts_recv") -> list[str]:
+    cols = [first, "ts_event", "rtype", "publisher_id", "instrument_id", "action", "side"]
+    cols += ["depth", "price", "size", "flags", "ts_in_delta", "sequence"]
+    for lvl in range(LEVELS):
+        cols += [
+            f"{name}_{lvl:02d}"
+            for name in ("bid_px", "ask_px", "bid_sz", "ask_sz", "bid_ct", "ask_ct")
+        ]
+    return [*cols, "symbol"]
+
+
+def _utc(local: str, date: str = "2025-04-03", zulu: bool = False) -> str:
+    ts = pd.Timestamp(f"{date} {local}", tz="America/New_York").tz_convert("UTC")
+    text = ts.strftime("%Y-%m-%d %H:%M:%S.%f") + "000"
+    return text.replace(" ", "T") + "Z" if zulu else text + "+00:00"
+
+
+def row(local, action="A", size=100, bid=(10.00, 10.01 - 0.02), ask=(10.02, 10.03), **kw):
+    """One Databento row as a list of fields; ``bid``/``ask`` are the two level prices.
+
+    Keyword ``fields`` replaces fields by column name (use for garbage); ``bid_sz`` and
+    ``ask_sz`` give level sizes (default 100 each; 0 with a blank price = empty level).
+    """
+    ts = _utc(local, kw.get("date", "2025-04-03"), kw.get("zulu", False))
+    fields = [ts, ts, 10, 2, 7, action, "B", 0, 10.0, size, 128, 100, 1]
+    bid_sz = kw.get("bid_sz", (100, 100))
+    ask_sz = kw.get("ask_sz", (100, 100))
+    for lvl in range(LEVELS):
+        bp = "" if bid[lvl] is None else round(bid[lvl], 2)
+        ap = "" if ask[lvl] is None else round(ask[lvl], 2)
+        fields += [bp, ap, bid_sz[lvl], ask_sz[lvl], 1, 1]
+    fields.append("TEST")
+    for name, value in kw.get("fields", {}).items():
+        fields[_header().index(name)] = value
+    return fields
+
+
+def write_mbp(path, rows, first="ts_recv", gz=False):
+    text = ",".join(_header(first)) + "\n"
+    text += "".join(",".join(str(f) for f in r) + "\n" for r in rows)
+    if gz:
+        with gzip.open(path, "wt") as fh:
+            fh.write(text)
+    else:
+        path.write_text(text)
+    return path
+
+
+def clean_rows():
+    """One event per minute of the short session, a trade in minute 2."""
+    return [
+        row("09:30:00"),
+        row("09:30:30"),
+        row("09:31:10", action="T", size=40),
+        row("09:32:00", bid=(10.01, 10.00), ask=(10.03, 10.04)),
+        row("09:33:20"),
+        row("09:34:59", action="T", size=7),
+    ]
+
+
+def load(path, **kw):
+    kw.setdefault("session", SHORT)
+    return load_databento_mbp10(path, return_report=True, **kw)
+
+
+# ---------------------------------------------------------------- real data
+@pytest.fixture(scope="module")
+def frog(shared_data_dir):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataQualityWarning)
+        return load_databento_mbp10(shared_data_dir / FROG, return_report=True)
+
+
+@pytest.fixture(scope="module")
+def frog_raw(shared_data_dir):
+    raw = pd.read_csv(shared_data_dir / FROG)
+    raw["ts"] = pd.to_datetime(raw.iloc[:, 0], utc=True)
+    return raw
+
+
+def test_frog_shape_and_session_volume(frog, frog_raw):
+    books, report = frog
+    assert books.bid_px.shape == (1, 390, 10)
+    assert books.symbol == "FROG"
+    assert str(books.dates[0]) == "2025-04-03"
+    # Independent: 09:30-16:00 EDT is 13:30-20:00 UTC on that date.
+    session = (frog_raw.ts >= "2025-04-03 13:30:00+00:00") & (
+        frog_raw.ts < "2025-04-03 20:00:00+00:00"
+    )
+    expected = frog_raw.loc[session & (frog_raw.action == "T"), "size"].sum()
+    assert books.volume.sum() == expected == report.trade_shares
+    assert report.rows_read == 33_286
+    assert report.trades == int((session & (frog_raw.action == "T")).sum())
+    assert report.malformed_rows == report.unsorted_rows == 0
+
+
+def test_frog_per_minute_volume_and_snapshots_match_pandas(frog, frog_raw):
+    books, _ = frog
+    trades = frog_raw[frog_raw.action == "T"]
+    minute = (trades.ts - pd.Timestamp("2025-04-03 13:30", tz="UTC")) // pd.Timedelta("1min")
+    per_minute = trades.groupby(minute)["size"].sum().reindex(range(390), fill_value=0)
+    np.testing.assert_array_equal(books.volume[0], per_minute.to_numpy())
+    for t in (1, 57, 200, 389):
+        start = pd.Timestamp("2025-04-03 13:30", tz="UTC") + pd.Timedelta(minutes=t)
+        last = frog_raw[frog_raw.ts <= start].iloc[-1]
+        assert books.bid_px[0, t, 0] == last.bid_px_00
+        assert books.ask_sz[0, t, 3] == last.ask_sz_03
+    assert not books.repaired[0, 1:].any()
+    # The file starts at 09:30:00.125: the 09:30:00 snapshot is back-filled and flagged.
+    assert books.repaired[0, 0]
+
+
+def test_frog_options_and_warning(shared_data_dir, frog):
+    with pytest.warns(DataQualityWarning) as record:
+        books = load_databento_mbp10(shared_data_dir / FROG, interval_minutes=5, levels=5)
+    assert len(record) == 1 and "\n" not in str(record[0].message)
+    assert books.bid_px.shape == (1, 78, 5)
+    assert books.volume.sum() == frog[0].volume.sum()
+    with pytest.raises(InvalidParameterError, match="levels must be <= the 10 levels"):
+        load_databento_mbp10(shared_data_dir / FROG, levels=11)
+
+
+def test_aapl_fixture_parses_header_and_has_no_session_rows(shared_data_dir):
+    expected = (
+        "AAPL_2024-10-21_mbp10_premarket_first5000.csv.gz has no rows in the regular "
+        "session 09:30-16:00 America/New_York (rows span 2024-10-21 07:54-09:04)"
+    )
+    with pytest.raises(DataError) as info:
+        load_databento_mbp10(shared_data_dir / AAPL)
+    assert str(info.value) == expected
+    # Its ts_recv header and ...T...Z timestamps do load over a pre-market window.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataQualityWarning)
+        books, report = load_databento_mbp10(
+            shared_data_dir / AAPL, session=("08:00", "09:00"), return_report=True
+        )
+    assert books.bid_px.shape == (1, 60, 10) and books.symbol == "AAPL"
+    assert report.rows_read == 5000
+
+
+@QUIET
+def test_multi_day_list_glob_directory(shared_data_dir, tmp_path, frog):
+    text = gzip.open(shared_data_dir / FROG, "rt").read()
+    for day in ("2025-04-04", "2025-04-07"):
+        with gzip.open(tmp_path / f"FROG_{day}_mbp10.csv.gz", "wt", compresslevel=1) as fh:
+            fh.write(text.replace("2025-04-03", day))
+    later = [tmp_path / "FROG_2025-04-07_mbp10.csv.gz", tmp_path / "FROG_2025-04-04_mbp10.csv.gz"]
+    books, report = load_databento_mbp10([*later, shared_data_dir / FROG], return_report=True)
+    assert books.bid_px.shape == (3, 390, 10)
+    assert [str(d) for d in books.dates] == ["2025-04-03", "2025-04-04", "2025-04-07"]
+    np.testing.assert_array_equal(books.volume, np.repeat(frog[0].volume, 3, axis=0))
+    assert report.days == 3 and report.rows_read == 3 * 33_286
+    for source in (tmp_path, str(tmp_path / "FROG_*_mbp10.csv.gz")):
+        assert load_books(source).n_days == 2
+    with pytest.raises(DataError, match="date 2025-04-04 appears in both"):
+        load_databento_mbp10([later[1], shutil.copy(later[1], tmp_path / "copy.csv.gz")])
+
+
+# ---------------------------------------------------------------- clean synthetic file
+@pytest.mark.parametrize(
+    ("first", "zulu", "gz"), [("ts_recv", True, False), ("ts_event", False, True)]
+)
+def test_clean_synthetic_file_both_header_variants(tmp_path, first, zulu, gz):
+    rows = clean_rows()
+    for r in rows:
+        ts = pd.Timestamp(r[0]).tz_convert("UTC")
+        r[0] = r[1] = ts.strftime("%Y-%m-%dT%H:%M:%S.%fZ") if zulu else str(ts)
+    path = write_mbp(tmp_path / ("day.csv.gz" if gz else "day.csv"), rows, first=first, gz=gz)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataQualityWarning)
+        books, report = load(path)
+    assert books.bid_px.shape == (1, 5, 2)
+    np.testing.assert_array_equal(books.volume[0], [0, 40, 0, 0, 7])
+    np.testing.assert_allclose(books.bid_px[0, :, 0], [10.0, 10.0, 10.01, 10.01, 10.0])
+    np.testing.assert_allclose(books.mid[0, 2], 10.02)
+    assert report == DataQualityReport(
+        source=path.name, rows_read=6, trades=2, days=1, trade_shares=47
+    )
+
+
+# ---------------------------------------------------------------- faults
+def test_unsorted_timestamps_are_sorted_and_counted(tmp_path):
+    rows = clean_rows()
+    rows[3], rows[4] = rows[4], rows[3]
+    with pytest.warns(DataQualityWarning, match="1 rows out of time order"):
+        books, report = load(write_mbp(tmp_path / "u.csv", rows))
+    expected, _ = load(write_mbp(tmp_path / "s.csv", clean_rows()))
+    assert report.unsorted_rows == 1
+    np.testing.assert_array_equal(books.bid_px, expected.bid_px)
+
+
+def test_malformed_rows_are_dropped_and_counted(tmp_path):
+    rows = clean_rows()
+    garbage = row("09:31:30", fields={"bid_px_00": "abc"})
+    too_many = [*row("09:31:40"), "extra"]
+    too_few = row("09:31:50")[:-3]
+    bad_time = row("09:31:55", fields={"ts_recv": "not-a-time"})
+    backwards = row("09:31:58", bid=(10.0, 10.5))
+    rows[3:3] = [garbage, too_many, too_few, bad_time, backwards]
+    with pytest.warns(DataQualityWarning, match="5 malformed rows dropped"):
+        books, report = load(write_mbp(tmp_path / "m.csv", rows))
+    assert report.malformed_rows == 5 and report.rows_read == 11
+    expected, _ = load(write_mbp(tmp_path / "s.csv", clean_rows()))
+    np.testing.assert_array_equal(books.bid_px, expected.bid_px)
+
+
+@pytest.mark.parametrize("ask", [(9.99, 10.03), (10.00, 10.03)], ids=["crossed", "locked"])
+def test_crossed_or_locked_snapshot_is_repaired_or_rejected(tmp_path, ask):
+    rows = clean_rows()
+    rows.insert(4, row("09:32:30", ask=ask))
+    path = write_mbp(tmp_path / "x.csv", rows)
+    with pytest.warns(DataQualityWarning, match="1 crossed or locked snapshots repaired"):
+        books, report = load(path)
+    assert report.crossed_or_locked_snapshots == 1
+    assert books.repaired[0].tolist() == [False, False, False, True, False]
+    np.testing.assert_array_equal(books.ask_px[0, 3], books.ask_px[0, 2])
+    with pytest.raises(
+        DataError, match=r"x.csv: snapshot at 2025-04-03 09:33 is crossed or locked"
+    ):
+        load(path, on_invalid="raise")
+
+
+def test_empty_side_is_repaired_and_counted(tmp_path):
+    rows = clean_rows()
+    rows.insert(4, row("09:32:30", bid=(None, None), bid_sz=(0, 0)))
+    path = write_mbp(tmp_path / "e.csv", rows)
+    with pytest.warns(DataQualityWarning, match="1 one-sided snapshots repaired"):
+        books, report = load(path)
+    assert report.one_sided_snapshots == 1 and books.repaired[0, 3]
+    assert books.bid_px[0, 3, 0] == books.bid_px[0, 2, 0] == 10.01
+    with pytest.raises(DataError, match="is one-sided"):
+        load(path, on_invalid="raise")
+
+
+def test_blank_deeper_level_is_an_empty_level(tmp_path):
+    rows = clean_rows()
+    rows[1] = row("09:30:30", ask=(10.02, None), ask_sz=(100, 0))
+    books, _ = load(write_mbp(tmp_path / "b.csv", rows))
+    assert np.isnan(books.ask_px[0, 1, 1]) and books.ask_sz[0, 1, 1] == 0
+
+
+def test_intervals_with_no_event_carry_the_book_forward(tmp_path):
+    rows = [row("09:29:00"), row("09:31:30", bid=(10.01, 10.0))]
+    with pytest.warns(DataQualityWarning, match="4 intervals with no event"):
+        books, report = load(write_mbp(tmp_path / "g.csv", rows))
+    assert report.empty_intervals == 4
+    np.testing.assert_allclose(books.bid_px[0, :, 0], [10.0, 10.0, 10.01, 10.01, 10.01])
+    assert not books.repaired.any()
+
+
+def test_interval_before_first_event_is_backfilled(tmp_path):
+    rows = clean_rows()[1:]
+    with pytest.warns(DataQualityWarning, match="1 snapshots before the first event"):
+        books, report = load(write_mbp(tmp_path / "f.csv", rows))
+    assert report.backfilled_snapshots == 1 and report.empty_intervals == 0
+    assert books.repaired[0].tolist() == [True, False, False, False, False]
+
+
+def test_rows_outside_session_are_counted_and_carry_no_volume(tmp_path):
+    rows = clean_rows()
+    rows.insert(0, row("09:00:00", action="T", size=500, bid=(9.0, 8.9), ask=(9.1, 9.2)))
+    rows.append(row("09:35:00", action="T", size=900))
+    rows.append(row("16:30:00", action="T", size=900))
+    with pytest.warns(DataQualityWarning, match="3 rows outside the session"):
+        books, report = load(write_mbp(tmp_path / "o.csv", rows))
+    assert report.rows_outside_session == 3
+    assert books.volume.sum() == 47 and report.trades == 2
+
+
+def test_file_with_no_session_rows_is_a_clear_error(tmp_path):
+    path = write_mbp(tmp_path / "pre.csv", [row("08:00:00"), row("09:15:00")])
+    with pytest.raises(DataError) as info:
+        load_databento_mbp10(path)
+    assert str(info.value) == (
+        "pre.csv has no rows in the regular session 09:30-16:00 America/New_York "
+        "(rows span 2025-04-03 08:00-09:15)"
+    )
+
+
+def test_missing_file_bad_header_and_options(tmp_path):
+    with pytest.raises(DataError, match="file not found: .*nope.csv"):
+        load_databento_mbp10(tmp_path / "nope.csv")
+    with pytest.raises(DataError, match="matches no file"):
+        load_databento_mbp10(str(tmp_path / "*.csv.gz"))
+    bad = tmp_path / "bad.csv"
+    bad.write_text("ts_recv,price,size\n2025-04-03 13:30:00+00:00,1,2\n")
+    with pytest.raises(DataError, match=r"bad.csv is not a Databento MBP-10 CSV: missing columns"):
+        load_databento_mbp10(bad)
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(DataError, match="empty.csv is empty"):
+        load_databento_mbp10(empty)
+    good = write_mbp(tmp_path / "good.csv", clean_rows())
+    with pytest.raises(InvalidParameterError, match="on_invalid must be"):
+        load_databento_mbp10(good, on_invalid="ignore")
+    with pytest.raises(InvalidParameterError, match="interval_minutes must divide"):
+        load_databento_mbp10(good, interval_minutes=7)
+    with pytest.raises(InvalidParameterError, match="tz must be an IANA"):
+        load_databento_mbp10(good, tz="Mars/Olympus")
+    with pytest.raises(InvalidParameterError, match="format must be one of"):
+        load_books(good, format="csv")
+
+
+def test_several_symbols_need_a_choice(tmp_path):
+    rows = clean_rows() + [row("09:31:00", fields={"symbol": "OTHER"})]
+    path = write_mbp(tmp_path / "two.csv", rows)
+    with pytest.raises(DataError, match=r"several symbols \['OTHER', 'TEST'\]; pass symbol="):
+        load(path)
+    books, report = load(path, symbol="TEST")
+    assert books.symbol == "TEST" and report.rows_read == 7
+
+
+def test_parquet_round_trip_through_load_books(tmp_path):
+    books, _ = load(write_mbp(tmp_path / "p.csv", clean_rows()))
+    books.to_parquet(tmp_path / "p.parquet")
+    again, report = load_books(tmp_path / "p.parquet", format="parquet", return_report=True)
+    np.testing.assert_array_equal(again.bid_px, books.bid_px)
+    assert report.days == 1 and report.trade_shares == 47
+    with pytest.raises(InvalidParameterError, match="parquet sources take no loader options"):
+        load_books(tmp_path / "p.parquet", format="parquet", levels=2)

@@ -1,0 +1,349 @@
+"""The run-backtest command line: exit codes, one-line errors, and every command end to end."""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from run_backtest import cli, main
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SCENARIO_DIR = REPO_ROOT / "scenarios"
+SYNTHETIC_SCENARIOS = sorted(p for p in SCENARIO_DIR.glob("*.yaml") if "replay" not in p.name)
+REAL_DATA_SCENARIOS = sorted(SCENARIO_DIR.glob("*replay.yaml"))
+
+needs_evaluator = pytest.mark.skipif(
+    importlib.util.find_spec("simulator.evaluate") is None,
+    reason="simulator.evaluate (the evaluator) is not available yet",
+)
+
+# A tiny walk-forward scenario: 2 test days of 30 intervals, two sizes.
+TINY = {
+    "name": "tiny",
+    "market": {"source": "synthetic", "regime": "u_shape", "days": 4, "intervals": 30},
+    "model": {"kind": "linear", "training_days": 2},
+    "strategies": ["equal", "vwap", "exact"],
+    "sizes": {"shares": [2000, 4000]},
+    "evaluation": {"bootstrap_samples": 200},
+    "output": {"figures": True, "report": "markdown"},
+}
+
+
+def invoke(*args: str):
+    # Older click separates stderr only when asked; newer always does.
+    try:
+        runner = CliRunner(mix_stderr=False)
+    except TypeError:
+        runner = CliRunner()
+    return runner.invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def write(tmp_path: Path, data, name: str = "s.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(data if isinstance(data, str) else yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def assert_user_error(result, *fragments: str) -> None:
+    """Exit 2, nothing on stdout, exactly one line on stderr naming the problem."""
+    assert result.exit_code == 2, (result.exit_code, result.output, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+# --------------------------------------------------------------------------- validate
+
+
+@pytest.mark.parametrize("path", SYNTHETIC_SCENARIOS, ids=lambda p: p.name)
+def test_validate_every_shipped_synthetic_scenario(path):
+    result = invoke("validate", path)
+    assert result.exit_code == 0, result.stderr
+    summary = result.stdout.strip()
+    assert summary.startswith(f"Scenario {path.stem!r}") and "\n" not in summary
+
+
+@pytest.mark.data
+@pytest.mark.parametrize("path", REAL_DATA_SCENARIOS, ids=lambda p: p.name)
+def test_validate_real_data_scenarios(path, shared_data_dir):
+    result = invoke("validate", path)
+    assert result.exit_code == 0, result.stderr
+    assert "in-sample" in result.stdout
+
+
+def test_validate_in_a_real_subprocess():
+    proc = subprocess.run(
+        [sys.executable, "run_backtest.py", "validate", "scenarios/quickstart.yaml"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("Scenario 'quickstart'")
+
+
+def test_user_error_in_a_real_subprocess(tmp_path):
+    bad = write(tmp_path, {**TINY, "strategies": ["equal", "no-such-strategy"]})
+    proc = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "run_backtest.py"), "validate", str(bad)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert "strategies[1].name" in proc.stderr and "'no-such-strategy'" in proc.stderr
+
+
+# --------------------------------------------------------------------------- user errors
+
+
+def test_bad_yaml(tmp_path):
+    path = write(tmp_path, "name: x\nstrategies: [equal, exact\n")
+    assert_user_error(invoke("validate", path), "invalid YAML", f"{path}:")
+
+
+def test_unknown_key(tmp_path):
+    data = copy.deepcopy(TINY)
+    data["model"]["trainig_days"] = 3
+    assert_user_error(
+        invoke("validate", write(tmp_path, data)),
+        "model.trainig_days is not a valid key",
+        "did you mean 'training_days'?",
+    )
+
+
+def test_unknown_strategy(tmp_path):
+    data = {**TINY, "strategies": ["equal", "exactt"]}
+    assert_user_error(
+        invoke("validate", write(tmp_path, data)),
+        "strategies[1].name is not a registered strategy",
+        "did you mean 'exact'?",
+        "'exactt'",
+    )
+
+
+def test_negative_size(tmp_path):
+    data = {**TINY, "sizes": {"shares": [2000, -1]}}
+    assert_user_error(invoke("validate", write(tmp_path, data)), "sizes.shares[1]", "got -1.0")
+
+
+def test_missing_data_file(tmp_path):
+    data = {
+        **TINY,
+        "market": {"source": "databento", "path": "nowhere/FROG.csv.gz"},
+        "evaluation": {"mode": "in_sample"},
+    }
+    assert_user_error(
+        invoke("validate", write(tmp_path, data)),
+        "market.path data file not found",
+        str(tmp_path / "nowhere" / "FROG.csv.gz"),
+    )
+
+
+def test_missing_scenario_and_usage_errors(tmp_path):
+    assert_user_error(invoke("validate", tmp_path / "nope.yaml"), "nope.yaml")
+    assert_user_error(invoke("no-such-command"), "No such command")
+    assert_user_error(invoke("run", tmp_path / "nope.yaml", "--n-jobs", "two"), "--n-jobs")
+
+
+def test_override_out_of_range_is_a_user_error(tmp_path):
+    path = write(tmp_path, TINY)
+    assert_user_error(
+        invoke("run", path, "--n-jobs", "0", "--out", tmp_path / "out"), "evaluation.n_jobs"
+    )
+    assert_user_error(
+        invoke("run", path, "--overwrite", "--resume", "--out", tmp_path / "out"), "exclude"
+    )
+
+
+def test_run_applies_overrides(monkeypatch, tmp_path):
+    import run_backtest
+
+    calls = []
+
+    class Done:
+        out_dir = tmp_path / "o"
+        report_path = tmp_path / "o" / "report.md"
+
+    def fake_run(scenario, **kwargs):
+        calls.append((scenario, kwargs))
+        return Done()
+
+    monkeypatch.setattr(run_backtest, "_run_scenario_function", lambda: fake_run)
+    path = write(tmp_path, TINY)
+    result = invoke(
+        "run",
+        path,
+        "--out",
+        tmp_path / "o",
+        "--n-jobs",
+        "2",
+        "--seed",
+        "7",
+        "--scheduler",
+        "tcp://127.0.0.1:8786",
+        "--resume",
+        "--quiet",
+    )
+    assert result.exit_code == 0, result.stderr
+    assert f"report written to {tmp_path / 'o' / 'report.md'}" in result.stdout
+    scenario, kwargs = calls[0]
+    assert kwargs == {"out_dir": tmp_path / "o", "overwrite": False, "resume": True, "quiet": True}
+    ev = scenario.evaluation
+    assert (ev.n_jobs, ev.seed, ev.backend, ev.scheduler) == (2, 7, "dask", "tcp://127.0.0.1:8786")
+    assert scenario.output.dir == tmp_path / "o" and scenario.model.training_days == 2
+
+
+def test_unexpected_error_exit_1_and_debug(monkeypatch, tmp_path):
+    import run_backtest
+
+    def boom(path):
+        raise RuntimeError("kaboom\nsecond line")
+
+    monkeypatch.setattr(run_backtest, "_load", boom)
+    path = write(tmp_path, TINY)
+    result = invoke("validate", path)
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "kaboom second line" in lines[0] and "--debug" in lines[0]
+    with pytest.raises(RuntimeError, match="kaboom"):
+        invoke("--debug", "validate", path)
+
+
+def test_main_exits_with_the_code(tmp_path, capsys):
+    path = write(tmp_path, {**TINY, "side": "hold"})
+    line = path.read_text().splitlines().index("side: hold") + 1
+    with pytest.raises(SystemExit) as info:
+        main(["validate", str(path)])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.strip() == f"error: {path}:{line}: side must be one of buy, sell; got 'hold'"
+
+
+# --------------------------------------------------------------------------- other commands
+
+
+def test_strategies_lists_builtins():
+    result = invoke("strategies")
+    assert result.exit_code == 0
+    names = {line.split()[0] for line in result.stdout.splitlines()}
+    assert names >= {
+        "equal",
+        "vwap",
+        "analytical",
+        "exact",
+        "linear-optimal",
+        "nonlinear-optimal",
+        "almgren-chriss",
+    }
+    assert all(len(line.split(None, 1)) == 2 for line in result.stdout.splitlines())
+
+
+@pytest.mark.data
+def test_fit_saves_a_model(tmp_path, shared_data_dir):
+    from models import BaseImpact
+
+    data = shared_data_dir / "databento_mbp10" / "FROG_2025-04-03_mbp10.csv.gz"
+    out = tmp_path / "frog.json"
+    result = invoke("fit", data, "--format", "databento", "--model", "linear", "--out", out)
+    assert result.exit_code == 0, result.stderr
+    assert "fitted linear model on 1 day(s) x 390 intervals" in result.stdout
+    assert "beta" in result.stdout
+    model = BaseImpact.load(out)
+    assert model.kind == "linear" and model.n_intervals == 390
+    again = invoke("fit", data, "--model", "linear", "--out", out)
+    assert_user_error(again, "already exists", "--overwrite")
+
+
+def test_fit_missing_file_is_a_user_error(tmp_path):
+    result = invoke("fit", tmp_path / "none.csv.gz", "--out", tmp_path / "m.json")
+    assert_user_error(result, "none.csv.gz")
+
+
+# --------------------------------------------------------------------------- run (evaluator)
+
+
+@needs_evaluator
+def test_run_end_to_end_writes_every_output(tmp_path):
+    out = tmp_path / "out"
+    path = write(tmp_path, TINY)
+    result = invoke("run", path, "--out", out, "--quiet", "--seed", "3")
+    assert result.exit_code == 0, result.stderr
+    report = out / "report.md"
+    assert f"report written to {report}" in result.stdout
+    for name in (
+        "results.parquet",
+        "results.csv",
+        "summary.csv",
+        "sensitivity.csv",
+        "allocations.csv",
+        "run.json",
+    ):
+        assert (out / name).is_file(), name
+    assert report.is_file() and list((out / "figures").glob("*.png"))
+    run_info = json.loads((out / "run.json").read_text())
+    assert run_info["scenario"]["name"] == "tiny"
+    assert run_info["scenario"]["evaluation"]["seed"] == 3
+
+
+@needs_evaluator
+def test_existing_output_directory_needs_overwrite(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("earlier results")
+    path = write(tmp_path, TINY)
+    assert_user_error(invoke("run", path, "--out", out, "--quiet"), str(out), "--overwrite")
+    assert (out / "keep.txt").read_text() == "earlier results"
+    result = invoke("run", path, "--out", out, "--quiet", "--overwrite")
+    assert result.exit_code == 0, result.stderr
+    assert (out / "results.csv").is_file()
+
+
+@needs_evaluator
+@pytest.mark.slow
+def test_quickstart_subprocess(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO_ROOT / "run_backtest.py"),
+            "run",
+            str(SCENARIO_DIR / "quickstart.yaml"),
+            "--out",
+            str(tmp_path / "qs"),
+            "--quiet",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert f"report written to {tmp_path / 'qs' / 'report.html'}" in proc.stdout
+
+
+@needs_evaluator
+@pytest.mark.data
+@pytest.mark.slow
+@pytest.mark.parametrize("path", REAL_DATA_SCENARIOS, ids=lambda p: p.name)
+def test_real_data_scenarios_run(path, tmp_path, shared_data_dir):
+    out = tmp_path / "out"
+    result = invoke("run", path, "--out", out, "--quiet")
+    assert result.exit_code == 0, result.stderr
+    assert (out / "results.csv").is_file()

@@ -7,8 +7,14 @@ import numpy as np
 import pytest
 
 from models import InvalidParameterError, LinearImpact
-from strategies import AllocationProblem, EqualStrategy, Strategy, available_strategies
-from strategies import get_strategy, register
+from strategies import (
+    AllocationProblem,
+    EqualStrategy,
+    Strategy,
+    available_strategies,
+    get_strategy,
+    register,
+)
 
 BUILTINS = {
     "equal",
@@ -88,7 +94,9 @@ def test_register_decorator_and_entry_points(monkeypatch):
 
     import strategies.registry as reg
 
-    monkeypatch.setattr(reg, "entry_points", lambda group: [FakeEP()] if group == reg.ENTRY_POINT_GROUP else [])
+    monkeypatch.setattr(
+        reg, "entry_points", lambda group: [FakeEP()] if group == reg.ENTRY_POINT_GROUP else []
+    )
     assert isinstance(get_strategy("ep-front-loaded"), FrontLoaded)
     assert available_strategies()["ep-front-loaded"] == "front-loaded test plugin"
 

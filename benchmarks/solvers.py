@@ -1,0 +1,101 @@
+"""Exact water-filling vs CVXPY, SLSQP and the unconstrained closed form, with binding caps.
+
+Run: python benchmarks/solvers.py [--slsqp-max-n 390] [--repeats 200]
+
+Prints, for N = 390, 1,560 and 23,400 (linear model with h > 0 and participation caps that
+bind): time per solve, objective gap relative to the best reference, and speed ratios; then a
+batch of 10,000 problems (250 days x 40 sizes). SLSQP is skipped above --slsqp-max-n (it takes
+tens of seconds at N = 390 already and grows superlinearly).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from models import LinearImpact
+from strategies import AllocationProblem, solve_cvxpy, solve_exact, solve_exact_batch, solve_slsqp
+from strategies.builtin import closed_form_linear
+
+
+def _market(n: int, rng: np.random.Generator):
+    t = np.linspace(-1, 1, n)
+    volume = 390 / n * 3e4 * (1 + 2 * t**2) * rng.uniform(0.7, 1.3, n)
+    beta = 2e-5 * (n / 390) / (1 + 2 * t**2) * rng.uniform(0.5, 1.5, n)
+    h = rng.uniform(0.005, 0.015, n)
+    return LinearImpact(beta=beta, h=h), volume
+
+
+def _time(fn, repeats: int) -> float:
+    best = np.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--slsqp-max-n", type=int, default=390)
+    ap.add_argument("--repeats", type=int, default=200)
+    args = ap.parse_args()
+    rng = np.random.default_rng(0)
+    for n in (390, 1560, 23400):
+        model, volume = _market(n, rng)
+        cap = 0.1 * volume
+        s = 0.05 * volume.sum()
+        p = AllocationProblem(model, s, upper=cap)
+        reps = max(3, args.repeats * 390 // n)
+        t_exact = _time(lambda: solve_exact(model, s, upper=cap), reps)  # noqa: B023
+        x = solve_exact(model, s, upper=cap)
+        beta = model.beta
+        t_closed = _time(lambda: closed_form_linear(beta, s), reps)  # noqa: B023
+        binding = int(np.sum(x >= cap - 1e-9))
+        cvx = solve_cvxpy(p)
+        refs = {"cvxpy": cvx}
+        if n <= args.slsqp_max_n:
+            refs["slsqp"] = solve_slsqp(p)
+        f_exact = p.objective(x)
+        best = min(r.objective for r in refs.values() if r.success) if refs else f_exact
+        print(f"\nN = {n}: S = {s:,.0f} shares, {binding} of {n} caps bind")
+        print(
+            f"  exact        {1e3 * t_exact:10.3f} ms   objective {f_exact:,.6f} $ "
+            f"(gap vs best reference {(f_exact - best) / best:+.2e})"
+        )
+        print(f"  closed form  {1e3 * t_closed:10.3f} ms   (unconstrained, h ignored: the floor)")
+        for name, r in refs.items():
+            print(
+                f"  {name:<12} {r.solve_ms:10.3f} ms   objective {r.objective:,.6f} $ "
+                f"(gap vs exact {(r.objective - f_exact) / f_exact:+.2e}, success={r.success})"
+            )
+        print(f"  ratio exact vs cvxpy: {cvx.solve_ms / (1e3 * t_exact):,.0f}x faster")
+        if "slsqp" in refs:
+            print(
+                f"  ratio exact vs slsqp: {refs['slsqp'].solve_ms / (1e3 * t_exact):,.0f}x faster"
+            )
+        else:
+            print(f"  slsqp skipped at N = {n} (> --slsqp-max-n {args.slsqp_max_n})")
+        print(f"  ratio exact / closed form: {t_exact / t_closed:.1f}x the floor")
+
+    n = 390
+    days = [_market(n, np.random.default_rng(1000 + d)) for d in range(250)]
+    sizes = np.geomspace(0.005, 0.08, 40)
+    models = [m for m, _ in days for _ in sizes]
+    caps = np.stack([0.1 * v for _, v in days for _ in sizes])
+    totals = np.array([f * v.sum() for _, v in days for f in sizes])
+    t0 = time.perf_counter()
+    xb = solve_exact_batch(models, totals, upper=caps)
+    t_batch = time.perf_counter() - t0
+    err = np.max(np.abs(xb.sum(axis=1) - totals) / totals)
+    print(
+        f"\nbatch of {len(totals):,} problems (250 days x 40 sizes, N = {n}, caps): "
+        f"{t_batch:.2f} s total, {1e6 * t_batch / len(totals):.1f} us per problem, "
+        f"max relative total error {err:.1e}"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,179 @@
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as hst
+
+from models import BookImpact, InfeasibleProblemError, LinearImpact, PowerLawImpact
+from strategies import AllocationProblem, get_strategy, solve_cvxpy, solve_exact, solve_exact_batch
+
+SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def _bounds(rng, n, s, bind):
+    if not bind:
+        return None, None
+    up = rng.uniform(0.5, 3.0, n) * s / n
+    up = np.where(rng.uniform(size=n) < 0.3, np.inf, up)
+    lo = np.where(rng.uniform(size=n) < 0.2, 0.3 * s / n, 0.0)
+    lo = np.minimum(lo, np.where(np.isfinite(up), up, lo))
+    if np.sum(up) < s:
+        up = up * (1.2 * s / np.sum(up))
+    return lo, up
+
+
+def _kkt_gap(model, x, lo, up):
+    """Max violation of the KKT conditions, relative to the multiplier."""
+    mc = model.marginal_cost(x)
+    tol = 1e-9 * max(1.0, x.max())
+    free = (x > lo + tol) & (x < up - tol)
+    lam = np.median(mc[free])
+    gap = np.abs(mc[free] - lam).max()
+    at_lo = (x <= lo + tol) & ~free
+    at_up = (x >= up - tol) & ~free
+    if at_lo.any():
+        gap = max(gap, np.maximum(lam - mc[at_lo], 0).max())
+    if at_up.any():
+        gap = max(gap, np.maximum(mc[at_up] - lam, 0).max())
+    return gap / lam
+
+
+@settings(max_examples=40, **SETTINGS)
+@given(
+    seed=hst.integers(0, 2**32 - 1),
+    n=hst.integers(2, 390),
+    bind=hst.booleans(),
+    kind=hst.sampled_from(["linear", "power", "power-vec"]),
+    with_h=hst.booleans(),
+)
+def test_exact_vs_analytical(seed, n, bind, kind, with_h):
+    rng = np.random.default_rng(seed)
+    s = float(rng.uniform(1e3, 1e6))
+    h = rng.uniform(0, 0.02, n) if with_h else 0.0
+    if kind == "linear":
+        model = LinearImpact(beta=rng.uniform(1e-7, 1e-5, n), h=h)
+    else:
+        delta = 0.5 if kind == "power" else rng.uniform(0.3, 1.5, n)
+        model = PowerLawImpact(alpha=rng.uniform(1e-4, 1e-2, n), delta=delta, h=h)
+    lo, up = _bounds(rng, n, s, bind)
+    p = AllocationProblem(model, s, lower=lo, upper=up)
+    x = solve_exact(model, s, p.lower, p.upper)
+    assert abs(x.sum() - s) <= 1e-12 * s
+    assert np.all(x >= p.lower) and np.all(x <= p.upper)
+    ana = get_strategy("analytical").solve(p)
+    assert ana.objective == pytest.approx(p.objective(x), rel=1e-9)
+    # Independent reference: the KKT conditions of the problem itself.
+    assert _kkt_gap(model, x, p.lower, p.upper) < 1e-8
+
+
+def test_closed_forms_match_exact_unbounded():
+    rng = np.random.default_rng(3)
+    beta = rng.uniform(1e-6, 1e-5, 390)
+    p = AllocationProblem(LinearImpact(beta=beta), 1e5)
+    ana = get_strategy("analytical").solve(p)
+    assert ana.message == "closed form"
+    np.testing.assert_allclose(ana.x, 1e5 * (1 / beta) / np.sum(1 / beta), rtol=1e-12)
+    np.testing.assert_allclose(solve_exact(p.model, 1e5), ana.x, rtol=1e-10)
+    alpha = rng.uniform(1e-4, 1e-3, 390)
+    p = AllocationProblem(PowerLawImpact(alpha=alpha, delta=0.6), 1e5)
+    ana = get_strategy("analytical").solve(p)
+    w = alpha ** (-1 / 0.6)
+    np.testing.assert_allclose(ana.x, 1e5 * w / w.sum(), rtol=1e-10)
+    np.testing.assert_allclose(solve_exact(p.model, 1e5), ana.x, rtol=1e-10)
+
+
+@settings(max_examples=12, **SETTINGS)
+@given(
+    seed=hst.integers(0, 2**32 - 1),
+    n=hst.integers(2, 60),
+    kind=hst.sampled_from(["linear", "power"]),
+)
+def test_exact_vs_cvxpy(seed, n, kind):
+    rng = np.random.default_rng(seed)
+    s = float(rng.uniform(1e3, 1e5))
+    h = rng.uniform(0, 0.02, n)
+    if kind == "linear":
+        model = LinearImpact(beta=rng.uniform(1e-6, 1e-5, n), h=h)
+        rtol = 1e-7
+    else:
+        model = PowerLawImpact(
+            alpha=rng.uniform(1e-4, 1e-3, n), delta=rng.choice([0.5, 0.7], n), h=h
+        )
+        rtol = 1e-5
+    lo, up = _bounds(rng, n, s, True)
+    p = AllocationProblem(model, s, lower=lo, upper=up)
+    x = solve_exact(model, s, p.lower, p.upper)
+    ref = solve_cvxpy(p)
+    assert ref.success, ref.message
+    assert p.objective(x) <= ref.objective * (1 + 1e-9)
+    assert p.objective(x) == pytest.approx(ref.objective, rel=rtol)
+
+
+def _greedy_book(model, s, lo, up):
+    """Brute force: buy one share at a time where the next share is cheapest."""
+    x = lo.astype(float).copy()
+    for _ in range(int(s - lo.sum())):
+        nxt = model.cost(x + 1) - model.cost(x)
+        nxt = np.where(x + 1 <= up, nxt, np.inf)
+        x[int(np.argmin(nxt))] += 1
+    return x
+
+
+@settings(max_examples=25, **SETTINGS)
+@given(seed=hst.integers(0, 2**32 - 1))
+def test_book_vs_greedy(seed):
+    rng = np.random.default_rng(seed)
+    n, levels = int(rng.integers(2, 5)), 3
+    offsets = np.cumsum(rng.integers(1, 4, (n, levels)), axis=1) * 0.01
+    sizes = rng.integers(1, 6, (n, levels)).astype(float)
+    model = BookImpact(offsets=offsets, sizes=sizes, reference_mid=np.full(n, 20.0))
+    s = float(rng.integers(1, 40))
+    up = rng.integers(1, 20, n).astype(float)
+    up[0] = s
+    lo = np.minimum(rng.integers(0, 2, n).astype(float), up)
+    if lo.sum() > s:
+        lo[:] = 0
+    x = solve_exact(model, s, lo, up)
+    ref = _greedy_book(model, s, lo, up)
+    assert x.sum() == pytest.approx(s, rel=1e-12)
+    assert np.all(x >= lo) and np.all(x <= up)
+    assert float(model.total_cost(x)) == pytest.approx(float(model.total_cost(ref)), rel=1e-12)
+
+
+def test_book_vs_cvxpy_lp():
+    rng = np.random.default_rng(5)
+    n, levels = 30, 5
+    offsets = 0.01 + np.cumsum(rng.uniform(0.005, 0.02, (n, levels)), axis=1)
+    offsets[3, 3:] = np.nan
+    sizes = rng.uniform(100, 900, (n, levels))
+    sizes[3, 3:] = 0.0
+    model = BookImpact(offsets=offsets, sizes=sizes, reference_mid=np.full(n, 40.0))
+    p = AllocationProblem(model, 60_000, upper=rng.uniform(1000, 4000, n))
+    x = solve_exact(model, p.total_shares, p.lower, p.upper)
+    ref = solve_cvxpy(p)
+    assert ref.success
+    assert p.objective(x) <= ref.objective * (1 + 1e-9)
+    assert p.objective(x) == pytest.approx(ref.objective, rel=1e-7)
+
+
+def test_batch_matches_single_and_days():
+    rng = np.random.default_rng(9)
+    n = 50
+    days = [LinearImpact(beta=rng.uniform(1e-6, 1e-5, n), h=0.01) for _ in range(4)]
+    sizes = np.array([1e3, 5e3, 2e4, 4e4])
+    up = np.full(n, 1000.0)
+    batch = solve_exact_batch(days, sizes, upper=up)
+    for i, m in enumerate(days):
+        np.testing.assert_allclose(batch[i], solve_exact(m, sizes[i], upper=up), rtol=1e-12)
+    many = solve_exact_batch(days[0], sizes)
+    assert many.shape == (4, n)
+    np.testing.assert_allclose(many.sum(axis=1), sizes, rtol=1e-13)
+    pw = [PowerLawImpact(alpha=rng.uniform(1e-4, 1e-3, n), delta=0.5, h=0.01) for _ in range(3)]
+    got = solve_exact_batch(pw, 1e4, upper=up)
+    for i, m in enumerate(pw):
+        np.testing.assert_allclose(got[i], solve_exact(m, 1e4, upper=up), rtol=1e-9)
+
+
+def test_batch_infeasible_row_named():
+    m = LinearImpact(beta=np.full(3, 1e-6))
+    with pytest.raises(InfeasibleProblemError, match="row 1.*shortfall 100"):
+        solve_exact_batch(m, [100.0, 400.0], upper=np.full(3, 100.0))

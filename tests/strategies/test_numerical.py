@@ -1,0 +1,64 @@
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as hst
+
+from models import LinearImpact, PowerLawImpact
+from strategies import AllocationProblem, SolverError, get_strategy, solve_exact, solve_slsqp
+
+
+@settings(max_examples=6, deadline=None)
+@given(seed=hst.integers(0, 2**32 - 1), n=hst.integers(3, 30), ftol=hst.sampled_from([1e-6, 1e-10]))
+def test_slsqp_within_1e4_or_reports_failure(seed, n, ftol):
+    rng = np.random.default_rng(seed)
+    s = 1e4
+    model = PowerLawImpact(alpha=rng.uniform(1e-4, 1e-3, n), delta=0.5, h=rng.uniform(0, 0.02, n))
+    up = rng.uniform(0.5, 2.5, n) * s / n
+    up *= max(1.0, 1.1 * s / up.sum())
+    p = AllocationProblem(model, s, upper=up)
+    res = solve_slsqp(p, ftol=ftol)
+    best = p.objective(solve_exact(model, s, upper=up))
+    if res.success:
+        assert res.objective == pytest.approx(best, rel=1e-4)
+        assert abs(res.x.sum() - s) <= 1e-9 * s
+        assert np.all(res.x <= up) and np.all(res.x >= 0)
+    else:
+        assert "SLSQP" in res.message
+
+
+def test_violation_reported_and_schedule_raises():
+    model = LinearImpact(beta=np.linspace(1e-6, 1e-5, 20))
+    up = np.full(20, 60.0)
+    p = AllocationProblem(model, 1000.0, upper=up)
+    strategy = get_strategy("linear-optimal", solver="slsqp", maxiter=1)
+    res = strategy.solve(p)
+    assert strategy.last_result is res
+    if not res.success:
+        with pytest.raises(SolverError, match="linear-optimal"):
+            strategy.schedule(p)
+    else:
+        assert res.objective == pytest.approx(
+            p.objective(solve_exact(model, 1000.0, upper=up)), rel=1e-4
+        )
+
+
+def test_cvxpy_other_solver_and_linear_path():
+    rng = np.random.default_rng(2)
+    model = LinearImpact(beta=rng.uniform(1e-6, 1e-5, 40), h=0.01)
+    p = AllocationProblem(model, 5e3, upper=200.0)
+    best = p.objective(solve_exact(model, 5e3, upper=np.full(40, 200.0)))
+    for solver in ("CLARABEL", "OSQP"):
+        res = get_strategy("linear-optimal", cvxpy_solver=solver).solve(p)
+        assert res.success, res.message
+        assert res.objective == pytest.approx(best, rel=1e-5)
+    res = get_strategy("linear-optimal", solver="slsqp").solve(p)
+    assert not res.success or res.objective == pytest.approx(best, rel=1e-4)
+
+
+def test_nonlinear_exact_path_and_kind_check():
+    model = PowerLawImpact(alpha=np.full(5, 1e-3), delta=0.5)
+    p = AllocationProblem(model, 100.0)
+    x = get_strategy("nonlinear-optimal", solver="exact").schedule(p)
+    np.testing.assert_allclose(x, 20.0)
+    with pytest.raises(Exception, match="model kind"):
+        get_strategy("linear-optimal").schedule(p)

@@ -132,15 +132,6 @@ def _load(path: Path):
     return load_scenario(path)
 
 
-def _run_scenario_function():
-    """The evaluator's ``run_scenario`` (``simulator.run``, else ``simulator.evaluate``)."""
-    try:
-        from simulator.run import run_scenario
-    except ImportError:
-        from simulator.evaluate import run_scenario
-    return run_scenario
-
-
 @cli.command()
 @_scenario_arg
 @click.option(
@@ -176,9 +167,13 @@ def run(scenario, out, n_jobs, backend, scheduler, seed, overwrite, resume, quie
         )
     if out is not None:
         config = dataclasses.replace(config, output=dataclasses.replace(config.output, dir=out))
-    result = _run_scenario_function()(
+    from simulator.run import run_scenario
+
+    result = run_scenario(
         config, out_dir=config.output.dir, overwrite=overwrite, resume=resume, quiet=quiet
     )
+    if not quiet:
+        click.echo(result.headline())
     click.echo(f"results written to {result.out_dir}")
     if result.report_path is not None:
         click.echo(f"report written to {result.report_path}")

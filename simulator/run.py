@@ -78,6 +78,18 @@ class RunResult:
         """The tidy results frame."""
         return self.evaluation.results
 
+    def headline(self) -> str:
+        """Realised cost and improvement over ``equal`` per (regime, size, strategy), as text."""
+        table = self.summary[self.summary["days"] > 0]
+        cols = {
+            "regime": "regime", "size_spec": "size", "strategy": "strategy", "days": "days",
+            "mean_realized_bps": "realized_bps", "mean_predicted_bps": "predicted_bps",
+            "improvement_bps": "vs_equal_bps", "improvement_ci_low_bps": "ci_low",
+            "improvement_ci_high_bps": "ci_high", "win_rate": "win_rate",
+        }
+        return table.reindex(columns=list(cols)).rename(columns=cols).to_string(
+            index=False, float_format=lambda v: f"{v:.3f}")
+
     def __repr__(self) -> str:
         cols = [
             "regime",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import os
 import subprocess
@@ -20,11 +19,6 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 SCENARIO_DIR = REPO_ROOT / "scenarios"
 SYNTHETIC_SCENARIOS = sorted(p for p in SCENARIO_DIR.glob("*.yaml") if "replay" not in p.name)
 REAL_DATA_SCENARIOS = sorted(SCENARIO_DIR.glob("*replay.yaml"))
-
-needs_evaluator = pytest.mark.skipif(
-    importlib.util.find_spec("simulator.evaluate") is None,
-    reason="simulator.evaluate (the evaluator) is not available yet",
-)
 
 # A tiny walk-forward scenario: 2 test days of 30 intervals, two sizes.
 TINY = {
@@ -172,7 +166,6 @@ def test_override_out_of_range_is_a_user_error(tmp_path):
 
 
 def test_run_applies_overrides(monkeypatch, tmp_path):
-    import run_backtest
 
     calls = []
 
@@ -184,7 +177,9 @@ def test_run_applies_overrides(monkeypatch, tmp_path):
         calls.append((scenario, kwargs))
         return Done()
 
-    monkeypatch.setattr(run_backtest, "_run_scenario_function", lambda: fake_run)
+    import simulator.run
+
+    monkeypatch.setattr(simulator.run, "run_scenario", fake_run)
     path = write(tmp_path, TINY)
     result = invoke(
         "run",
@@ -278,7 +273,6 @@ def test_fit_missing_file_is_a_user_error(tmp_path):
 # --------------------------------------------------------------------------- run (evaluator)
 
 
-@needs_evaluator
 def test_run_end_to_end_writes_every_output(tmp_path):
     out = tmp_path / "out"
     path = write(tmp_path, TINY)
@@ -301,7 +295,6 @@ def test_run_end_to_end_writes_every_output(tmp_path):
     assert run_info["scenario"]["evaluation"]["seed"] == 3
 
 
-@needs_evaluator
 def test_existing_output_directory_needs_overwrite(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
@@ -314,7 +307,6 @@ def test_existing_output_directory_needs_overwrite(tmp_path):
     assert (out / "results.csv").is_file()
 
 
-@needs_evaluator
 @pytest.mark.slow
 def test_quickstart_subprocess(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
@@ -338,7 +330,6 @@ def test_quickstart_subprocess(tmp_path):
     assert f"report written to {tmp_path / 'qs' / 'report.html'}" in proc.stdout
 
 
-@needs_evaluator
 @pytest.mark.data
 @pytest.mark.slow
 @pytest.mark.parametrize("path", REAL_DATA_SCENARIOS, ids=lambda p: p.name)

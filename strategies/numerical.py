@@ -7,6 +7,7 @@ constraints are violated beyond tolerance has ``success=False`` and says which o
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -221,7 +222,11 @@ def solve_cvxpy(problem: AllocationProblem, solver: str = "CLARABEL") -> SolveRe
         cons.append(y[np.flatnonzero(finite)] <= problem.upper[finite] / scale)
     prob = cp.Problem(cp.Minimize(objective), cons)
     try:
-        prob.solve(solver=solver)
+        # The status carries what CVXPY's "solution may be inaccurate" warning says; keeping
+        # the warning out of stderr lets parallel runs report it once, in the result row.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            prob.solve(solver=solver)
     except cp.error.SolverError as exc:
         return _finish(problem, np.full(n, np.nan), False, f"CVXPY {solver}: {exc}", 0, t0)
     status = str(prob.status)
@@ -288,7 +293,8 @@ class LinearOptimalStrategy(OptimizingStrategy):
 @register("nonlinear-optimal")
 @dataclass(frozen=True)
 class NonlinearOptimalStrategy(OptimizingStrategy):
-    """Optimum of a power-law or book model by SLSQP, CVXPY or the exact water-filling.
+    """Optimum of any separable convex model (power law, book, and linear as the special case
+    delta = 1) by SLSQP, CVXPY or the exact water-filling.
 
     Parameters
     ----------
@@ -305,8 +311,8 @@ class NonlinearOptimalStrategy(OptimizingStrategy):
         SLSQP iteration cap.
     """
 
-    description: ClassVar[str] = "Power-law or book model optimum by SLSQP, CVXPY or exact"
-    supported_kinds: ClassVar[tuple[str, ...]] = ("power", "book")
+    description: ClassVar[str] = "Power-law, book or linear model optimum by SLSQP, CVXPY or exact"
+    supported_kinds: ClassVar[tuple[str, ...]] = ("power", "book", "linear")
     invalid_params: ClassVar[tuple[dict, ...]] = (
         {"solver": "newton"},
         {"maxiter": 0},

@@ -219,9 +219,17 @@ def evaluate(
         raise InvalidParameterError(f"strategy labels must be unique; got {labels}")
     store = PartStore(parts_dir) if parts_dir is not None else None
     done = store.finished() if store is not None else {}
-    tasks = list(_tasks(markets, labelled, settings, scenario, set(done)))
+    # Tasks are built lazily as joblib dispatches them, so the driver never holds every
+    # day's training window at once.
+    n_tasks = sum(
+        1
+        for regime, books in markets.items()
+        for d, _, _ in plan_test_days(books.n_days, settings)
+        if (regime, d) not in done
+    )
+    tasks = _tasks(markets, labelled, settings, scenario, set(done))
     outcomes: dict[tuple[str, int], DayOutcome] = dict(done)
-    if tasks:
+    if n_tasks:
         with _backend(backend, n_jobs, scheduler):
             runner = joblib.Parallel(
                 n_jobs=n_jobs if backend != "dask" else -1, return_as="generator_unordered"
@@ -229,7 +237,7 @@ def evaluate(
             stream = runner(joblib.delayed(_keyed)(task) for task in tasks)
             bar = tqdm(
                 stream,
-                total=len(tasks),
+                total=n_tasks,
                 disable=quiet,
                 delay=2.0,
                 file=sys.stderr,

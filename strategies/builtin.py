@@ -11,7 +11,7 @@ import numpy as np
 from models.errors import InvalidParameterError
 
 from .base import OptimizingStrategy, SolveResult, Strategy
-from .exact import project_capped_simplex, solve_exact, waterfill_linear, waterfill_power
+from .exact import project_capped_simplex, solve_exact
 from .problem import AllocationProblem
 from .registry import register
 
@@ -170,12 +170,10 @@ class AnalyticalStrategy(OptimizingStrategy):
         x = self.closed_form(problem)
         if x is not None and np.all(x >= problem.lower) and np.all(x <= problem.upper):
             return self._remember(_result(problem, x, t0, "closed form"))
-        model = problem.model
-        args = (problem.total_shares, problem.lower, problem.upper)
-        if problem.kind == "linear":
-            x = waterfill_linear(model.beta, model.h, *args)[0]
-        else:
-            x = waterfill_power(model.alpha, model.delta, model.h, *args)[0]
+        # The problem is validated already: water-filling is this KKT form, solved exactly.
+        x = solve_exact(
+            problem.model, problem.total_shares, problem.lower, problem.upper, validate=False
+        )
         return self._remember(_result(problem, x, t0, "KKT form (h > 0 or binding bounds)"))
 
 
@@ -190,5 +188,7 @@ class ExactStrategy(OptimizingStrategy):
         """Solve by water-filling; always succeeds on a valid problem."""
         problem = self._check(problem)
         t0 = time.perf_counter()
-        x = solve_exact(problem.model, problem.total_shares, problem.lower, problem.upper)
+        x = solve_exact(
+            problem.model, problem.total_shares, problem.lower, problem.upper, validate=False
+        )
         return self._remember(_result(problem, x, t0, "exact water-filling"))

@@ -23,6 +23,7 @@ total on the free intervals, so every row sums to S to machine precision.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -96,37 +97,84 @@ def _fix_total(x, s, lo, up, weight):
     return np.clip(x, lo, up)
 
 
-def waterfill_piecewise_linear(k, m, total_shares, lower=None, upper=None) -> np.ndarray:
-    """Solve sum_t clip(k_t (mu - m_t), lower_t, upper_t) = S exactly for mu and return x.
+_MAX_FIXING_PASSES = 40
 
-    Parameters
-    ----------
-    k : ndarray, shape (B, N) or (N,)
-        Positive slopes (shares per unit of mu).
-    m : ndarray, shape (B, N) or (N,)
-        Offsets, in units of mu.
-    total_shares : float or ndarray of shape (B,)
-        S per row, in shares.
-    lower, upper : None or ndarray of shape (N,) or (B, N)
-        Bounds in shares (defaults 0 and +inf).
 
-    Returns
-    -------
-    ndarray of shape (B, N)
-        x in shares; each row sums to S to machine precision and lies within its bounds.
+def _fixing_1d(k, c, s, lo, up):
+    """Variable fixing (Bitran-Hax, Kiwiel 2008) for one row of x = clip(k mu + c, lo, up).
 
-    Raises
-    ------
-    InfeasibleProblemError
-        If a row has sum(upper) < S or sum(lower) > S.
+    ``k`` and ``c`` are owned and overwritten: a fixed variable gets k = 0 and c = its bound, so
+    x = k mu + c keeps its value and the multiplier of the free set is
+    mu = (S - sum c) / sum k in closed form. If the clipped total exceeds S, every variable below
+    its lower bound is below it at the optimum too (mu can only fall), and symmetrically for the
+    upper bound; the larger violation is fixed and the pass repeated. Each pass fixes at least one
+    variable, so it ends exactly after at most N passes (typically 1-5). Returns None after
+    ``_MAX_FIXING_PASSES`` passes, for the caller to fall back to the breakpoint method.
     """
-    k = np.atleast_2d(np.asarray(k, dtype=float))
-    m = np.atleast_2d(np.asarray(m, dtype=float))
-    n = k.shape[-1]
-    s, lo, up = _broadcast_problem(total_shares, lower, upper, n, max(k.shape[0], m.shape[0]))
+    add = np.add.reduce
+    for _ in range(_MAX_FIXING_PASSES):
+        sk = add(k)
+        if not sk > 0:
+            return np.minimum(np.maximum(c, lo), up)
+        x = k * ((s - add(c)) / sk)
+        x += c
+        xc = np.minimum(np.maximum(x, lo), up)
+        d = xc - x
+        excess = add(d)
+        if excess == 0:
+            r = s - add(xc)
+            if r != 0:
+                # ulp-level residual of the total onto the free intervals (k = 0 where fixed)
+                xc += (r / sk) * k
+                np.minimum(np.maximum(xc, lo, out=xc), up, out=xc)
+            return xc
+        newly = d > 0 if excess > 0 else d < 0
+        np.putmask(k, newly, 0.0)
+        np.putmask(c, newly, xc)
+    return None
+
+
+def _fixing_rows(k, c, s, lo, up):
+    """Row-wise :func:`_fixing_1d` on (B, N) arrays, dropping finished rows as it goes.
+
+    Returns x of shape (B, N) and a boolean mask of rows that did not finish within
+    ``_MAX_FIXING_PASSES`` passes (their x is left unset).
+    """
     b = s.shape[0]
-    k = np.broadcast_to(k, (b, n))
-    m = np.broadcast_to(m, (b, n))
+    out = np.empty(k.shape)
+    rows = np.arange(b)
+    lo = np.array(lo, dtype=float)
+    up = np.array(up, dtype=float)
+    for _ in range(_MAX_FIXING_PASSES):
+        sk = k.sum(axis=-1)
+        live = sk > 0
+        safe_sk = np.where(live, sk, 1.0)
+        x = k * np.where(live, (s - c.sum(axis=-1)) / safe_sk, 0.0)[:, None]
+        x += c
+        xc = np.minimum(np.maximum(x, lo), up)
+        d = xc - x
+        excess = d.sum(axis=-1)
+        done = (excess == 0) | ~live
+        if done.any():
+            r = np.where(done & live, s - xc.sum(axis=-1), 0.0)
+            fin = xc[done] + (r / safe_sk)[done, None] * k[done]
+            out[rows[done]] = np.minimum(np.maximum(fin, lo[done]), up[done])
+            keep = ~done
+            if not keep.any():
+                return out, np.zeros(b, dtype=bool)
+            rows, k, c, s, lo, up = rows[keep], k[keep], c[keep], s[keep], lo[keep], up[keep]
+            xc, d, excess = xc[keep], d[keep], excess[keep]
+        newly = d * excess[:, None] > 0
+        np.putmask(k, newly, 0.0)
+        np.putmask(c, newly, xc)
+    unfinished = np.zeros(b, dtype=bool)
+    unfinished[rows] = True
+    return out, unfinished
+
+
+def _breakpoints(k, m, s, lo, up):
+    """Sorted-breakpoint solve of sum_t clip(k_t (mu - m_t), lo_t, up_t) = S_b on (B, N) rows."""
+    b, n = k.shape
     a_pt = m + lo / k
     b_pt = m + up / k
     pos = np.concatenate([a_pt, b_pt], axis=-1)
@@ -146,6 +194,67 @@ def waterfill_piecewise_linear(k, m, total_shares, lower=None, upper=None) -> np
         mu = pos_s[rows, j] + np.where(sl > 0, (s - g[rows, j]) / np.where(sl > 0, sl, 1.0), 0.0)
         x = np.clip(k * (mu[:, None] - m), lo, up)
     return _fix_total(x, s, lo, up, k)
+
+
+def _solve_pl(k, m, s, lo, up, method):
+    """Dispatch for (B, N) broadcast inputs; ``k``, ``m`` read-only."""
+    if method == "breakpoints":
+        return _breakpoints(k, m, s, lo, up)
+    if s.shape[0] == 1:
+        x = _fixing_1d(k[0].copy(), -(k[0] * m[0]), float(s[0]), lo[0], up[0])
+        if x is not None:
+            return x[None]
+        return _breakpoints(k, m, s, lo, up)
+    x, unfinished = _fixing_rows(np.array(k, dtype=float), -(k * m), s, lo, up)
+    if unfinished.any():
+        u = unfinished
+        x[u] = _breakpoints(k[u], m[u], s[u], lo[u], up[u])
+    return x
+
+
+def waterfill_piecewise_linear(
+    k, m, total_shares, lower=None, upper=None, method: str = "fixing"
+) -> np.ndarray:
+    """Solve sum_t clip(k_t (mu - m_t), lower_t, upper_t) = S exactly for mu and return x.
+
+    Parameters
+    ----------
+    k : ndarray, shape (B, N) or (N,)
+        Positive slopes (shares per unit of mu).
+    m : ndarray, shape (B, N) or (N,)
+        Offsets, in units of mu.
+    total_shares : float or ndarray of shape (B,)
+        S per row, in shares.
+    lower, upper : None or ndarray of shape (N,) or (B, N)
+        Bounds in shares (defaults 0 and +inf).
+    method : {'fixing', 'breakpoints'}, default 'fixing'
+        'fixing': variable fixing (Bitran-Hax / Kiwiel 2008), a few closed-form passes, fastest
+        for one problem and for batches (rows that need more than 40 passes fall back to
+        'breakpoints'); 'breakpoints': sort the 2N breakpoints of the piecewise-linear total and
+        solve on the segment holding S (O(N log N), kept as a reference).
+
+    Returns
+    -------
+    ndarray of shape (B, N)
+        x in shares; each row sums to S to machine precision and lies within its bounds.
+
+    Raises
+    ------
+    InvalidParameterError
+        If ``method`` is unknown or an argument has the wrong shape or range.
+    InfeasibleProblemError
+        If a row has sum(upper) < S or sum(lower) > S.
+    """
+    if method not in ("fixing", "breakpoints"):
+        raise InvalidParameterError(f"method must be 'fixing' or 'breakpoints'; got {method!r}")
+    k = np.atleast_2d(np.asarray(k, dtype=float))
+    m = np.atleast_2d(np.asarray(m, dtype=float))
+    n = k.shape[-1]
+    s, lo, up = _broadcast_problem(total_shares, lower, upper, n, max(k.shape[0], m.shape[0]))
+    b = s.shape[0]
+    k = np.broadcast_to(k, (b, n))
+    m = np.broadcast_to(m, (b, n))
+    return _solve_pl(k, m, s, lo, up, method)
 
 
 def project_capped_simplex(target, total_shares, lower=None, upper=None) -> np.ndarray:
@@ -438,12 +547,113 @@ def _pad_pieces(prices, depth, width):
     return p, d
 
 
-def solve_exact(model, total_shares, lower=None, upper=None) -> np.ndarray:
+def _check_single(total_shares, lower, upper, n: int):
+    """Validate one problem's S and (N,) bounds with a few reductions; same errors as a batch."""
+    try:
+        s = float(total_shares)
+    except (TypeError, ValueError) as exc:
+        raise InvalidParameterError(
+            f"total_shares must be finite and > 0; got {total_shares!r}"
+        ) from exc
+    if not (math.isfinite(s) and s > 0):
+        raise InvalidParameterError(f"total_shares must be finite and > 0; got {s!r}")
+    if lower is None:
+        lo, lo_sum = np.zeros(n), 0.0
+    else:
+        lo = np.asarray(lower, dtype=float)
+        if lo.shape != (n,):
+            raise InvalidParameterError(f"lower must have shape ({n},); got {lo.shape}")
+        lo_sum = float(np.add.reduce(lo))
+        # NaN fails the comparisons, so these also reject NaN bounds.
+        if not (math.isfinite(lo_sum) and np.minimum.reduce(lo) >= 0):
+            raise InvalidParameterError("bounds must satisfy 0 <= lower <= upper with finite lower")
+    if upper is None:
+        up, up_sum = np.full(n, np.inf), np.inf
+    else:
+        up = np.asarray(upper, dtype=float)
+        if up.shape != (n,):
+            raise InvalidParameterError(f"upper must have shape ({n},); got {up.shape}")
+        if not (up >= lo).all():
+            raise InvalidParameterError("bounds must satisfy 0 <= lower <= upper with finite lower")
+        up_sum = float(np.add.reduce(up))
+    if up_sum < s * (1 - 1e-12):
+        raise InfeasibleProblemError(
+            f"sum(upper) must be >= total_shares; got {up_sum:.6g} < {s:.6g} "
+            f"(shortfall {s - up_sum:.6g} shares)"
+        )
+    if lo_sum > s * (1 + 1e-12):
+        raise InfeasibleProblemError(
+            f"sum(lower) must be <= total_shares; got {lo_sum:.6g} > {s:.6g} "
+            f"(excess {lo_sum - s:.6g} shares)"
+        )
+    return s, lo, up
+
+
+def _single_slopes(model):
+    """(k, c) with x = k mu + c for one linear or one-delta, h = 0 power model, else None."""
+    if model.kind == "linear":
+        k = 0.5 / model.beta
+        return k, -(k * model.h)
+    if model.kind == "power":
+        delta = model.delta
+        if np.any(model.h) or np.ptp(delta) != 0:
+            return None
+        d = float(delta[0])
+        # x = (lambda / (alpha (1 + delta)))^(1/delta): k is scaled by min(alpha)^(1/delta), a
+        # constant absorbed by mu, so that small alphas and deltas cannot overflow.
+        alpha = model.alpha
+        k = (alpha / np.minimum.reduce(alpha)) ** (-1.0 / d)
+        return k, np.zeros(k.shape)
+    return None
+
+
+def solve_exact(model, total_shares, lower=None, upper=None, *, validate: bool = True):
     """Exact optimal schedule of one problem; see :func:`solve_exact_batch`.
+
+    Linear models and power laws with h = 0 and one delta take a single-problem fast path
+    (variable fixing on 1-D arrays, a few closed-form passes); other models solve as a batch of
+    one.
+
+    Parameters
+    ----------
+    model : models.BaseImpact
+        The impact model.
+    total_shares : float
+        S in shares (> 0).
+    lower, upper : None or array_like of shape (N,)
+        Bounds in shares per interval (defaults 0 and +inf).
+    validate : bool, default True
+        Check S and the bounds (finite S > 0, 0 <= lower <= upper, feasibility). Strategies pass
+        False for an AllocationProblem, which has already checked them.
 
     Returns
     -------
     ndarray of shape (N,)
         Optimal schedule in shares.
+
+    Raises
+    ------
+    InvalidParameterError
+        If an argument has the wrong shape or range (only with ``validate``).
+    InfeasibleProblemError
+        If the bounds cannot hold S; the message states the shortfall (only with ``validate``).
     """
-    return solve_exact_batch(model, float(total_shares), lower, upper)[0]
+    slopes = None
+    if not isinstance(model, list | tuple) and model.kind in ("linear", "power"):
+        slopes = _single_slopes(model)
+    if slopes is None or not (
+        (lower is None or np.ndim(lower) == 1) and (upper is None or np.ndim(upper) == 1)
+    ):
+        return solve_exact_batch(model, float(total_shares), lower, upper)[0]
+    n = int(model.n_intervals)
+    if validate:
+        s, lo, up = _check_single(total_shares, lower, upper, n)
+    else:
+        s = float(total_shares)
+        lo = np.zeros(n) if lower is None else np.asarray(lower, dtype=float)
+        up = np.full(n, np.inf) if upper is None else np.asarray(upper, dtype=float)
+    x = _fixing_1d(*slopes, s, lo, up)
+    if x is None:
+        k, c = _single_slopes(model)  # fresh: the fixing passes overwrote them
+        x = _breakpoints(k[None], (-c / k)[None], np.array([s]), lo[None], up[None])[0]
+    return x

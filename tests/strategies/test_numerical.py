@@ -62,3 +62,22 @@ def test_nonlinear_exact_path_and_kind_check():
     np.testing.assert_allclose(x, 20.0)
     with pytest.raises(Exception, match="model kind"):
         get_strategy("linear-optimal").schedule(p)
+
+
+def test_cached_parametrised_qp_matches_a_fresh_build():
+    from strategies import solve_cvxpy
+
+    rng = np.random.default_rng(42)
+    n = 50
+    for capped in (False, True):
+        for _ in range(3):  # re-solves reuse the cached problem with new values
+            model = LinearImpact(beta=rng.uniform(1e-5, 3e-5, n), h=rng.uniform(0.0, 0.01, n))
+            upper = np.where(rng.random(n) < 0.5, rng.uniform(50, 150, n), np.inf)
+            problem = AllocationProblem(model, 4000.0, upper=upper if capped else None)
+            cached = solve_cvxpy(problem)
+            fresh = solve_cvxpy(problem, reuse=False)
+            exact = solve_exact(model, 4000.0, upper=problem.upper)
+            assert cached.success and fresh.success
+            ref = model.total_cost(exact)
+            assert abs(cached.objective - ref) <= 1e-7 * ref
+            assert abs(fresh.objective - ref) <= 1e-7 * ref

@@ -133,7 +133,8 @@ def test_shipped_scenario_set_is_complete():
 def test_quickstart_contents():
     s = load_scenario(SCENARIO_DIR / "quickstart.yaml")
     assert s.model.kind == "linear"
-    assert s.sizes.shares == (50000.0, 100000.0)
+    assert s.sizes.adv_fraction == (0.02, 0.1)
+    assert s.constraints.max_participation == 0.3
     assert [e.label for e in s.strategies][:2] == ["equal", "vwap"]
     assert s.test_day_count == s.market.days - s.model.training_days
 

@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
+from scipy.linalg import lapack
 
 from models.errors import InvalidParameterError
 
 from .base import OptimizingStrategy, SolveResult
-from .exact import project_capped_simplex
+from .exact import waterfill_linear
 from .problem import AllocationProblem
 from .registry import register
 
@@ -26,6 +27,7 @@ __all__ = [
     "almgren_chriss_trajectory",
     "AlmgrenChrissStrategy",
     "solve_box_qp",
+    "solve_risk_qp",
 ]
 
 
@@ -243,6 +245,165 @@ def solve_box_qp(hess, grad, total, lower, upper, x0, max_iter=None):
     return x, max_iter, False
 
 
+def _reduced_solve(free, xfix, eta, h, weight, total):
+    """Minimise the risk QP over the free intervals with the others fixed at ``xfix``.
+
+    With Z_i the cumulative free trades through the i-th free interval, holdings are
+    X_k = R_k - Z_i on the block of intervals from that free interval to the next (R the
+    holdings of the fixed trades alone), so the objective is tridiagonal in Z with
+    Z_last = S - sum(xfix): one O(N) LAPACK ``dptsv`` solve.
+    """
+    x = xfix.copy()
+    f = np.flatnonzero(free)
+    m = f.size
+    holdings = total - xfix.cumsum()
+    rest = holdings[-1]
+    if m <= 1:
+        x[f] = rest
+        return x
+    e = eta[f]
+    a = np.add.reduceat(weight, f)[:-1]
+    b = np.add.reduceat(weight * holdings, f)[:-1]
+    hf = h[f]
+    rhs = b + 0.5 * (hf[1:] - hf[:-1])
+    rhs[-1] += e[-1] * rest
+    diag = e[:-1] + e[1:] + a
+    if m == 2:
+        z = rhs / diag
+    else:
+        _, _, z, info = lapack.dptsv(diag, -e[1:-1], rhs[:, None], 1, 1, 1)
+        if info != 0:
+            raise np.linalg.LinAlgError(f"dptsv failed with info {info}")
+        z = z[:, 0]
+    cum = np.empty(m + 1)
+    cum[0], cum[1:m], cum[m] = 0.0, z, rest
+    x[f] = cum[1:] - cum[:-1]
+    return x
+
+
+def _risk_gradient(x, eta, h, weight, total):
+    """Gradient of sum eta x^2 + h x + sum weight X^2 (X = total - cumsum x), $ per share."""
+    wx = weight * (total - x.cumsum())
+    return 2.0 * eta * x + h - 2.0 * wx[::-1].cumsum()[::-1]
+
+
+def _multipliers(g, free, at_lo, at_up):
+    """z = g + nu with nu the multiplier of sum x = S (z = 0 on the free set)."""
+    if free.any():
+        gf = g[free]
+        nu = -float(np.add.reduce(gf)) / gf.size
+    else:
+        # Every interval fixed: any nu in [-min g_lo, -max g_up] certifies optimality.
+        nu_lo = -float(g[at_lo].min()) if at_lo.any() else -np.inf
+        nu_hi = -float(g[at_up].max()) if at_up.any() else np.inf
+        nu = nu_lo if np.isfinite(nu_lo) else nu_hi
+    return g + nu
+
+
+def solve_risk_qp(eta, h, risk_weight, total, lower, upper, max_iter=None):
+    """Exact min sum eta x^2 + h x + sum_k w_k X_k^2 s.t. sum x = S, lower <= x <= upper.
+
+    X_k = S - sum_{j <= k} x_j are the holdings after interval k. In holdings the Hessian is
+    tridiagonal, so every equality-constrained subproblem is one O(N) tridiagonal solve. The
+    active sets are found by the primal-dual active-set method (Hintermueller, Ito & Kunisch
+    2003): starting from the water-filling optimum without risk, fix the free intervals that
+    leave their bounds and release the fixed ones whose multiplier has the wrong sign, all at
+    once, until the sets repeat; the result then satisfies the KKT conditions exactly. If the
+    sets cycle, a primal active-set method (one constraint per step, finite) finishes from the
+    feasible water-filling point.
+
+    Parameters
+    ----------
+    eta : ndarray of shape (N,)
+        Quadratic impact coefficient, dollars per share squared (> 0).
+    h : ndarray of shape (N,)
+        Linear impact coefficient, dollars per share.
+    risk_weight : ndarray of shape (N,)
+        w_k = risk_aversion * sigma_k^2, dollars per share squared (>= 0).
+    total : float
+        S in shares (> 0).
+    lower, upper : ndarray of shape (N,)
+        Bounds in shares (upper may be +inf), feasible for S.
+    max_iter : int, optional
+        Iteration cap of the primal fallback (default 10 N + 10).
+
+    Returns
+    -------
+    x : ndarray of shape (N,)
+        The minimiser, in shares.
+    n_iter : int
+        Subproblem solves used.
+    converged : bool
+        False only if the primal fallback hit its iteration cap.
+    """
+    eta = np.asarray(eta, dtype=float)
+    h = np.asarray(h, dtype=float)
+    w = np.asarray(risk_weight, dtype=float)
+    lo = np.asarray(lower, dtype=float)
+    up = np.asarray(upper, dtype=float)
+    n = eta.shape[0]
+    start = waterfill_linear(eta, h, total, lo, up)[0]
+    fixed_eq = lo >= up
+    tol_x = 1e-12 * total
+    at_lo = (start <= lo) | fixed_eq
+    at_up = (start >= up) & ~at_lo
+    seen = set()
+    n_iter = 0
+    while True:
+        key = at_lo.tobytes() + at_up.tobytes()
+        if key in seen or n_iter > 4 * n + 20:
+            break
+        seen.add(key)
+        free = ~(at_lo | at_up)
+        x = _reduced_solve(free, np.where(at_lo, lo, np.where(at_up, up, 0.0)), eta, h, w, total)
+        n_iter += 1
+        g = _risk_gradient(x, eta, h, w, total)
+        z = _multipliers(g, free, at_lo, at_up)
+        tol_z = 1e-11 * max(float(np.abs(g).max()), np.finfo(float).tiny)
+        new_lo = (free & (x < lo - tol_x)) | (at_lo & (z >= -tol_z)) | fixed_eq
+        new_up = ((free & (x > up + tol_x)) | (at_up & (z <= tol_z))) & ~new_lo
+        if (new_lo == at_lo).all() and (new_up == at_up).all():
+            return np.clip(x, lo, up), n_iter, True
+        at_lo, at_up = new_lo, new_up
+    x, more, ok = _primal_active_set(start, eta, h, w, total, lo, up, max_iter)
+    return x, n_iter + more, ok
+
+
+def _primal_active_set(x0, eta, h, w, total, lo, up, max_iter=None):
+    """Primal active-set method from the feasible x0: finite, one constraint per step."""
+    n = x0.shape[0]
+    x = x0.copy()
+    at_lo = x <= lo
+    at_up = (x >= up) & ~at_lo
+    max_iter = 10 * n + 10 if max_iter is None else max_iter
+    for it in range(1, max_iter + 1):
+        free = ~(at_lo | at_up)
+        target = _reduced_solve(free, np.where(free, 0.0, x), eta, h, w, total)
+        p = np.where(free, target - x, 0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            to_lo = np.where(free & (p < 0), (lo - x) / p, np.inf)
+            to_up = np.where(free & (p > 0), (up - x) / p, np.inf)
+        steps = np.minimum(to_lo, to_up)
+        j = int(np.argmin(steps))
+        if steps[j] < 1.0:
+            x = x + max(float(steps[j]), 0.0) * p
+            if to_lo[j] <= to_up[j]:
+                x[j], at_lo[j] = lo[j], True
+            else:
+                x[j], at_up[j] = up[j], True
+            continue
+        x = target
+        g = _risk_gradient(x, eta, h, w, total)
+        z = _multipliers(g, free, at_lo, at_up)
+        tol_z = 1e-11 * max(float(np.abs(g).max()), np.finfo(float).tiny)
+        viol = np.where(at_lo & (lo < up), -z, 0.0) + np.where(at_up, z, 0.0)
+        k = int(np.argmax(viol))
+        if viol[k] <= tol_z:
+            return np.clip(x, lo, up), it, True
+        at_lo[k] = at_up[k] = False
+    return np.clip(x, lo, up), max_iter, False
+
+
 def _as_interval_array(name: str, value, n: int) -> np.ndarray:
     a = np.asarray(value, dtype=float)
     if a.ndim == 0:
@@ -263,7 +424,8 @@ class AlmgrenChrissStrategy(OptimizingStrategy):
     Holdings after the trade of interval t are x_t = S - sum_{j<=t} n_j and are exposed to the
     price move of interval t, so the variance is sum_t sigma_t^2 x_t^2 (Almgren & Chriss with
     tau = one interval). The convex QP min sum h n + eta n^2 + lambda sum sigma^2 x^2 subject to
-    sum n = S and the bounds is solved exactly by a primal active-set method.
+    sum n = S and the bounds is solved exactly by :func:`solve_risk_qp` (active sets with O(N)
+    tridiagonal solves in holdings space).
 
     Parameters
     ----------
@@ -311,14 +473,8 @@ class AlmgrenChrissStrategy(OptimizingStrategy):
         s = problem.total_shares
         sigma = _as_interval_array("sigma", self.sigma, n)
         h, eta = self.linearization(problem)
-        tail = np.cumsum((sigma**2)[::-1])[::-1]  # sum_{u >= t} sigma_u^2
-        idx = np.arange(n)
-        lam = float(self.risk_aversion)
-        hess = 2.0 * np.diag(eta) + 2.0 * lam * tail[np.maximum(idx[:, None], idx[None, :])]
-        grad = h - 2.0 * lam * s * tail
-        x0 = project_capped_simplex(np.full(n, s / n), s, problem.lower, problem.upper)[0]
-        x, n_iter, ok = solve_box_qp(hess, grad, s, problem.lower, problem.upper, x0)
-        x = np.clip(x, problem.lower, problem.upper)
+        weight = float(self.risk_aversion) * sigma**2
+        x, n_iter, ok = solve_risk_qp(eta, h, weight, s, problem.lower, problem.upper)
         msg = "active-set QP converged" if ok else "active-set QP hit its iteration cap"
         return self._remember(
             SolveResult(

@@ -278,7 +278,9 @@ def project_capped_simplex(target, total_shares, lower=None, upper=None) -> np.n
     return waterfill_piecewise_linear(np.ones_like(target), -target, total_shares, lower, upper)
 
 
-def waterfill_linear(beta, h, total_shares, lower=None, upper=None) -> np.ndarray:
+def waterfill_linear(
+    beta, h, total_shares, lower=None, upper=None, method: str = "fixing"
+) -> np.ndarray:
     """Exact optimum for linear impact c_t(x) = h_t x + beta_t x^2 (dollars).
 
     Parameters
@@ -287,7 +289,7 @@ def waterfill_linear(beta, h, total_shares, lower=None, upper=None) -> np.ndarra
         Slippage slope, dollars per share per share (> 0).
     h : float or ndarray, shape (N,) or (B, N)
         Slippage at zero size, dollars per share (>= 0).
-    total_shares, lower, upper
+    total_shares, lower, upper, method
         As in :func:`waterfill_piecewise_linear`.
 
     Returns
@@ -298,7 +300,7 @@ def waterfill_linear(beta, h, total_shares, lower=None, upper=None) -> np.ndarra
     beta = np.atleast_2d(np.asarray(beta, dtype=float))
     h = np.broadcast_to(np.asarray(h, dtype=float), beta.shape[:-1] + (beta.shape[-1],))
     # marginal cost h + 2 beta x = lambda  =>  x = (lambda - h) / (2 beta)
-    return waterfill_piecewise_linear(0.5 / beta, h, total_shares, lower, upper)
+    return waterfill_piecewise_linear(0.5 / beta, h, total_shares, lower, upper, method)
 
 
 def _power_inverse(lam, h, a, inv_d, lo, up):

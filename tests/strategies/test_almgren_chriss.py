@@ -1,8 +1,17 @@
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as hst
 
 from models import InvalidParameterError, LinearImpact
-from strategies import AllocationProblem, almgren_chriss_trajectory, get_strategy, solve_exact
+from strategies import (
+    AllocationProblem,
+    almgren_chriss_trajectory,
+    get_strategy,
+    project_capped_simplex,
+    solve_exact,
+)
+from strategies.almgren_chriss import _primal_active_set, solve_box_qp, solve_risk_qp
 
 # Almgren & Chriss (2000), section 4 worked example (time unit: days).
 X, S0 = 1e6, 50.0
@@ -90,3 +99,99 @@ def test_strategy_bounds_and_zero_risk():
     assert res.success
     assert res.x.sum() == pytest.approx(1e4, rel=1e-12) and np.all(res.x <= up + 1e-9)
     assert res.x[:5].sum() > x0[:5].sum()
+
+
+def _risk_problem(rng, n):
+    """Random bounded risk QP: impact eta x^2 + h x, risk weights comparable to eta."""
+    s = float(rng.uniform(1e3, 1e5))
+    eta = rng.uniform(1e-6, 1e-5, n)
+    h = rng.uniform(0, 0.02, n) * rng.integers(0, 2)
+    w = rng.uniform(0, 1, n) * 1e-6 * 10 ** rng.uniform(-4, 1)
+    up = rng.uniform(0.3, 3.0, n) * s / n
+    up = np.where(rng.uniform(size=n) < 0.3, np.inf, up)
+    lo = np.where(rng.uniform(size=n) < 0.2, 0.3 * s / n, 0.0)
+    lo = np.minimum(lo, up)
+    if np.sum(up) < s:
+        up = up * (1.2 * s / np.sum(up))
+    return eta, h, w, s, lo, up
+
+
+def _risk_objective(x, eta, h, w, s):
+    held = s - np.cumsum(x)
+    return float(np.sum(eta * x**2 + h * x) + np.sum(w * held**2))
+
+
+def _dense_reference(eta, h, w, s, lo, up):
+    n = eta.size
+    tail = np.cumsum(w[::-1])[::-1]
+    idx = np.arange(n)
+    hess = 2 * np.diag(eta) + 2 * tail[np.maximum(idx[:, None], idx[None, :])]
+    x0 = project_capped_simplex(np.full(n, s / n), s, lo, up)[0]
+    x, _, ok = solve_box_qp(hess, h - 2 * s * tail, s, lo, up, x0)
+    assert ok
+    return x
+
+
+def _cvxpy_objective(eta, h, w, s, lo, up):
+    cp = pytest.importorskip("cvxpy")
+    var = cp.Variable(eta.size)
+    held = s - cp.cumsum(var)
+    cons = [cp.sum(var) == s, var >= lo]
+    fin = np.isfinite(up)
+    if fin.any():
+        cons.append(var[np.flatnonzero(fin)] <= up[fin])
+    prob = cp.Problem(cp.Minimize(eta @ cp.square(var) + h @ var + w @ cp.square(held)), cons)
+    prob.solve(solver=cp.CLARABEL)
+    assert prob.status == "optimal"
+    ref = np.clip(var.value, lo, up)
+    ref *= s / ref.sum()
+    return _risk_objective(ref, eta, h, w, s)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=hst.integers(0, 2**32 - 1), n=hst.integers(2, 40))
+def test_risk_qp_matches_cvxpy_and_dense(seed, n):
+    rng = np.random.default_rng(seed)
+    eta, h, w, s, lo, up = _risk_problem(rng, n)
+    x, _, ok = solve_risk_qp(eta, h, w, s, lo, up)
+    assert ok
+    assert x.sum() == pytest.approx(s, rel=1e-12)
+    assert np.all(x >= lo) and np.all(x <= up)
+    f = _risk_objective(x, eta, h, w, s)
+    f_ref = _cvxpy_objective(eta, h, w, s, lo, up)
+    assert f <= f_ref * (1 + 1e-9)
+    assert f == pytest.approx(f_ref, rel=1e-7)
+    # The dense primal active-set method is exact: agreement to rounding.
+    f_dense = _risk_objective(_dense_reference(eta, h, w, s, lo, up), eta, h, w, s)
+    assert f == pytest.approx(f_dense, rel=1e-10)
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=hst.integers(0, 2**32 - 1), n=hst.integers(2, 40))
+def test_primal_fallback_matches_dense(seed, n):
+    rng = np.random.default_rng(seed)
+    eta, h, w, s, lo, up = _risk_problem(rng, n)
+    x0 = project_capped_simplex(np.full(n, s / n), s, lo, up)[0]
+    x, _, ok = _primal_active_set(x0, eta, h, w, s, lo, up)
+    assert ok
+    f_dense = _risk_objective(_dense_reference(eta, h, w, s, lo, up), eta, h, w, s)
+    assert _risk_objective(x, eta, h, w, s) == pytest.approx(f_dense, rel=1e-10)
+
+
+def test_strategy_n390_binding_caps():
+    rng = np.random.default_rng(4)
+    n = 390
+    t = np.linspace(-1, 1, n)
+    volume = 3e4 * (1 + 2 * t**2) * rng.uniform(0.7, 1.3, n)
+    model = LinearImpact(beta=2e-5 / (1 + 2 * t**2) * rng.uniform(0.5, 1.5, n), h=0.01)
+    cap = 0.1 * volume
+    p = AllocationProblem(model, 0.05 * volume.sum(), upper=cap)
+    for lam in (1e-7, 1e-5, 1e-3):
+        res = get_strategy("almgren-chriss", risk_aversion=lam, sigma=0.05).solve(p)
+        assert res.success
+        assert np.sum(res.x >= cap) > 0
+        eta, h, w = model.beta, model.h, lam * np.full(n, 0.05**2)
+        f = _risk_objective(res.x, eta, h, w, p.total_shares)
+        f_ref = _cvxpy_objective(eta, h, w, p.total_shares, p.lower, p.upper)
+        assert f <= f_ref * (1 + 1e-9)
+        assert f == pytest.approx(f_ref, rel=1e-7)

@@ -3,8 +3,21 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as hst
 
-from models import BookImpact, InfeasibleProblemError, LinearImpact, PowerLawImpact
-from strategies import AllocationProblem, get_strategy, solve_cvxpy, solve_exact, solve_exact_batch
+from models import (
+    BookImpact,
+    InfeasibleProblemError,
+    InvalidParameterError,
+    LinearImpact,
+    PowerLawImpact,
+)
+from strategies import (
+    AllocationProblem,
+    get_strategy,
+    solve_cvxpy,
+    solve_exact,
+    solve_exact_batch,
+)
+from strategies.exact import waterfill_piecewise_linear
 
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -177,3 +190,83 @@ def test_batch_infeasible_row_named():
     m = LinearImpact(beta=np.full(3, 1e-6))
     with pytest.raises(InfeasibleProblemError, match="row 1.*shortfall 100"):
         solve_exact_batch(m, [100.0, 400.0], upper=np.full(3, 100.0))
+
+
+def _pl_problem(rng, b, n):
+    """Random rows of x = clip(k (mu - m), lo, up) with lower and upper bounds that bind."""
+    k = rng.uniform(0.5, 2.0, (b, n)) * 10 ** rng.uniform(3, 6, (b, 1))
+    m = rng.uniform(0, 0.02, (b, n)) * rng.integers(0, 2, (b, 1))  # h >= 0, sometimes 0
+    s = rng.uniform(1e3, 1e6, b)
+    up = rng.uniform(0.3, 3.0, (b, n)) * (s / n)[:, None]
+    up = np.where(rng.uniform(size=(b, n)) < 0.2, np.inf, up)
+    lo = np.where(rng.uniform(size=(b, n)) < 0.3, rng.uniform(0.1, 1.5, (b, n)), 0.0)
+    lo = np.minimum(lo * (s / n)[:, None], up)
+    lo *= np.minimum(1.0, 0.9 * s / lo.sum(axis=1))[:, None]
+    short = up.sum(axis=1) < s
+    up[short] *= (1.2 * s[short] / up[short].sum(axis=1))[:, None]
+    return k, m, s, lo, up
+
+
+@settings(max_examples=60, **SETTINGS)
+@given(seed=hst.integers(0, 2**32 - 1), n=hst.integers(1, 390), b=hst.sampled_from([1, 2, 7]))
+def test_fixing_equals_breakpoints(seed, n, b):
+    rng = np.random.default_rng(seed)
+    k, m, s, lo, up = _pl_problem(rng, b, n)
+    fast = waterfill_piecewise_linear(k, m, s, lo, up)
+    ref = waterfill_piecewise_linear(k, m, s, lo, up, method="breakpoints")
+    scale = np.maximum(np.abs(ref).max(axis=1, keepdims=True), 1e-300)
+    assert np.all(np.abs(fast - ref) <= 1e-12 * scale)
+    np.testing.assert_allclose(fast.sum(axis=1), s, rtol=1e-12)
+    assert np.all(fast >= lo) and np.all(fast <= up)
+    # The single-problem fast path of solve_exact (linear model: k = 1/(2 beta), m = h).
+    model = LinearImpact(beta=0.5 / k[0], h=m[0])
+    x = solve_exact(model, s[0], lo[0], up[0])
+    assert np.all(np.abs(x - ref[0]) <= 1e-12 * scale[0])
+    np.testing.assert_array_equal(x, solve_exact(model, s[0], lo[0], up[0], validate=False))
+
+
+@settings(max_examples=30, **SETTINGS)
+@given(seed=hst.integers(0, 2**32 - 1), n=hst.integers(2, 390))
+def test_power_fast_path_equals_breakpoints(seed, n):
+    rng = np.random.default_rng(seed)
+    k, _, s, lo, up = _pl_problem(rng, 1, n)
+    delta = float(rng.uniform(0.2, 1.5))
+    alpha = rng.uniform(1e-4, 1e-2, n)
+    model = PowerLawImpact(alpha=alpha, delta=delta)
+    x = solve_exact(model, s[0], lo[0], up[0])
+    ref = waterfill_piecewise_linear(
+        (alpha * (1 + delta)) ** (-1 / delta), np.zeros(n), s, lo, up, method="breakpoints"
+    )[0]
+    assert np.all(np.abs(x - ref) <= 1e-12 * np.abs(ref).max())
+    assert x.sum() == pytest.approx(s[0], rel=1e-12)
+
+
+def test_fixing_pass_cap_falls_back_to_breakpoints(monkeypatch):
+    import strategies.exact as exact_mod
+
+    rng = np.random.default_rng(11)
+    k, m, s, lo, up = _pl_problem(rng, 5, 200)
+    ref = waterfill_piecewise_linear(k, m, s, lo, up, method="breakpoints")
+    monkeypatch.setattr(exact_mod, "_MAX_FIXING_PASSES", 1)
+    got = waterfill_piecewise_linear(k, m, s, lo, up)
+    np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-9)
+    model = LinearImpact(beta=0.5 / k[0], h=m[0])
+    np.testing.assert_allclose(solve_exact(model, s[0], lo[0], up[0]), ref[0], rtol=1e-12)
+
+
+def test_single_problem_validation():
+    model = LinearImpact(beta=np.full(3, 1e-6), h=0.01)
+    with pytest.raises(InfeasibleProblemError, match="shortfall 100 shares"):
+        solve_exact(model, 400.0, upper=np.full(3, 100.0))
+    with pytest.raises(InfeasibleProblemError, match="excess 50 shares"):
+        solve_exact(model, 100.0, lower=np.full(3, 50.0))
+    with pytest.raises(InvalidParameterError, match="total_shares"):
+        solve_exact(model, -1.0)
+    with pytest.raises(InvalidParameterError, match="upper must have shape"):
+        solve_exact(model, 1.0, upper=np.ones(4))
+    with pytest.raises(InvalidParameterError, match="lower <= upper"):
+        solve_exact(model, 1.0, upper=np.array([1.0, np.nan, 1.0]))
+    with pytest.raises(InvalidParameterError, match="lower <= upper"):
+        solve_exact(model, 1.0, lower=np.array([-1.0, 0.0, 0.0]))
+    with pytest.raises(InvalidParameterError, match="method"):
+        waterfill_piecewise_linear(np.ones(3), np.zeros(3), 1.0, method="sort")

@@ -160,7 +160,8 @@ def test_risk_qp_matches_cvxpy_and_dense(seed, n):
     f = _risk_objective(x, eta, h, w, s)
     f_ref = _cvxpy_objective(eta, h, w, s, lo, up)
     assert f <= f_ref * (1 + 1e-9)
-    assert f == pytest.approx(f_ref, rel=1e-7)
+    # CLARABEL stops at ~1e-8 relative gap; seen up to 1.2e-7 here (always above ours).
+    assert f == pytest.approx(f_ref, rel=1e-6)
     # The dense primal active-set method is exact: agreement to rounding.
     f_dense = _risk_objective(_dense_reference(eta, h, w, s, lo, up), eta, h, w, s)
     assert f == pytest.approx(f_dense, rel=1e-10)

@@ -373,15 +373,25 @@ class BookSnapshots:
         if isinstance(days, int | np.integer):
             days = [int(days)]
         idx = np.arange(self.n_days)[days]
-        return BookSnapshots(
-            **{name: getattr(self, name)[idx] for name in _BOOK_FIELDS},
-            volume=self.volume[idx],
-            dates=self.dates[idx],
-            interval_starts=self.interval_starts,
-            symbol=self.symbol,
-            repaired=self.repaired[idx],
-            tick_size=self.tick_size,
+        if idx.size == 0:
+            raise InvalidParameterError(f"days must select at least one day; got {days!r}")
+        if idx.size > 1 and np.any(np.diff(idx) <= 0):
+            raise InvalidParameterError(f"days must be increasing positions; got {idx.tolist()}")
+        # A subset of validated days is valid: skip the O(size) checks of __post_init__ (this
+        # runs once per evaluation task on the driver).
+        subset = object.__new__(BookSnapshots)
+        fields = {
+            name: getattr(self, name)[idx]
+            for name in (*_BOOK_FIELDS, "volume", "dates", "repaired")
+        }
+        fields.update(
+            interval_starts=self.interval_starts, symbol=self.symbol, tick_size=self.tick_size
         )
+        for name, value in fields.items():
+            if isinstance(value, np.ndarray):
+                value.setflags(write=False)
+            object.__setattr__(subset, name, value)
+        return subset
 
     # ------------------------------------------------------------------ derived values
     @property

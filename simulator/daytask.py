@@ -152,7 +152,10 @@ def run_day_task(task: DayTask) -> DayOutcome:
     DayOutcome
     """
     s = task.settings
-    model = fit_impact_model(task.train, s.model_kind, side=s.side, **s.model_options)
+    # The planner's model and the market share one beyond-depth rule unless the scenario
+    # says otherwise in model.options.
+    options = {"beyond_depth_bps": s.beyond_depth_bps, **s.model_options}
+    model = fit_impact_model(task.train, s.model_kind, side=s.side, **options)
     expected_volume = task.train.volume.mean(axis=0)
     adv = float(task.train.volume.sum(axis=1).mean())
     lower, upper = _bounds(s, expected_volume)

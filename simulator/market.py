@@ -31,11 +31,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import lfilter
 
 from models.book_walk import DEFAULT_BEYOND_DEPTH_BPS, side_sign, walk_levels
 from models.errors import InvalidParameterError, InvalidTypeError
 from models.snapshots import BookSnapshots
+
+from .filters import ar1_filter
 
 __all__ = ["Market", "Realization"]
 
@@ -236,7 +237,7 @@ class Market:
         consumed = np.zeros_like(x2)
         if r > 0.0:
             # D_t = r (D_{t-1} + x_{t-1}): a first-order linear filter of the schedule.
-            carried = lfilter([1.0], [1.0, -r], x2, axis=-1)
+            carried = ar1_filter(x2, r, axis=-1)
             consumed[:, 1:] = r * carried[:, :-1]
 
         # Walk the unshifted book with rows = intervals and columns = schedules: cheaper

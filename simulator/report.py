@@ -14,7 +14,6 @@ import pandas as pd
 
 from models.errors import DataError
 
-from . import plots
 from .outputs import atomic_write_text
 
 __all__ = ["render_report", "FIGURES"]
@@ -125,6 +124,8 @@ def render_report(results_dir, fmt: str | None = None) -> Path:
     fmt = fmt or run.get("report_format", "html")
     if fmt not in ("html", "markdown"):
         raise DataError(f"report format must be 'html' or 'markdown'; got {fmt!r}")
+    from . import plots  # matplotlib loads only when a report is drawn
+
     fig_dir = results_dir / "figures"
     paths = {
         "schedules": plots.plot_schedules(allocations, fig_dir / "schedules.png"),

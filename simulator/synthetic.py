@@ -61,11 +61,11 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.ndimage import median_filter, uniform_filter1d
-from scipy.signal import lfilter
 
 from models.errors import InvalidParameterError, InvalidTypeError
 from models.snapshots import BookSnapshots
+
+from .filters import ar1_filter
 
 __all__ = [
     "REGIMES",
@@ -447,7 +447,7 @@ def _ar1(rng: np.random.Generator, shape: tuple[int, ...], sd: float, phi: float
     """Stationary Gaussian AR(1) noise along axis 1 with standard deviation ``sd``."""
     innov = rng.standard_normal(shape)
     innov[:, 1:] *= np.sqrt(1.0 - phi * phi)
-    return sd * lfilter([1.0], [1.0, -phi], innov, axis=1)
+    return sd * ar1_filter(innov, phi, axis=1)
 
 
 def _regime_states(
@@ -644,6 +644,8 @@ def _smooth(values: np.ndarray, window: int, axis: int = 0) -> np.ndarray:
         return values
     size = [1] * values.ndim
     size[axis] = window
+    from scipy.ndimage import median_filter, uniform_filter1d
+
     med = median_filter(values, size=tuple(size), mode="nearest")
     return uniform_filter1d(med, size=window, axis=axis, mode="nearest")
 
@@ -700,6 +702,8 @@ def calibrate_params(books: BookSnapshots, smoothing_intervals: int = 15) -> Mar
     InvalidParameterError
         If ``smoothing_intervals`` is not an integer >= 1.
     """
+    from scipy.ndimage import uniform_filter1d
+
     if not isinstance(books, BookSnapshots):
         raise InvalidTypeError(f"books must be a BookSnapshots; got {type(books).__name__}")
     if not isinstance(smoothing_intervals, int | np.integer) or smoothing_intervals < 1:

@@ -34,6 +34,19 @@ def _save(fig, path) -> Path:
     return path
 
 
+def _legend(ax, **kw) -> None:
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(**kw)
+
+
+def _empty(path, title: str) -> Path:
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.text(0.5, 0.5, "no successful schedules to show", ha="center", va="center")
+    ax.set_axis_off()
+    ax.set_title(title)
+    return _save(fig, path)
+
+
 def _first(frame: pd.DataFrame, column: str):
     return frame[column].iloc[0] if len(frame) else None
 
@@ -62,13 +75,15 @@ def plot_schedules(allocations: pd.DataFrame, path) -> Path:
         else "Schedules"
     )
     ax.grid(alpha=0.3)
-    ax.legend(ncol=4, fontsize=8)
+    _legend(ax, ncol=4, fontsize=8)
     return _save(fig, path)
 
 
 def plot_impact_by_strategy(summary: pd.DataFrame, path) -> Path:
     """Mean realised and predicted impact (bps) per strategy, one panel per size."""
     sub = summary[summary["days"] > 0]
+    if sub.empty:
+        return _empty(path, "Impact by strategy")
     specs = list(dict.fromkeys(sub["size_spec"]))
     fig, axes = plt.subplots(
         1, max(1, len(specs)), figsize=(4.2 * max(1, len(specs)), 4.2), squeeze=False
@@ -89,13 +104,15 @@ def plot_impact_by_strategy(summary: pd.DataFrame, path) -> Path:
         ax.set_title(f"size {spec:g}")
         ax.set_ylabel("impact (bps of arrival notional)")
         ax.grid(alpha=0.3, axis="y")
-    axes[0][0].legend(fontsize=8)
+    _legend(axes[0][0], fontsize=8)
     return _save(fig, path)
 
 
 def plot_improvement(summary: pd.DataFrame, path) -> Path:
     """Improvement over ``equal`` (bps) with bootstrap 95% intervals."""
     sub = summary[(summary["days"] > 0) & (summary["strategy"] != "equal")]
+    if sub.empty:
+        return _empty(path, "Improvement over equal")
     sub = sub.assign(
         key=sub["strategy"]
         + " @ "
@@ -138,7 +155,7 @@ def plot_sensitivity(sensitivity: pd.DataFrame, path) -> Path:
     ax.set_xlabel("order size (shares)")
     ax.set_ylabel("improvement over equal (%)  (dashed: predicted)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
+    _legend(ax, fontsize=7, ncol=2)
     return _save(fig, path)
 
 
@@ -155,7 +172,7 @@ def plot_predicted_vs_realized(results: pd.DataFrame, path) -> Path:
     ax.set_xlabel("predicted impact (bps)")
     ax.set_ylabel("realised impact (bps)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    _legend(ax, fontsize=7)
     return _save(fig, path)
 
 
@@ -174,5 +191,5 @@ def plot_impact_profile(profile: pd.DataFrame, path) -> Path:
     ax.set_yscale("log")
     ax.set_title("Fitted intraday impact profile (representative day)")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
+    _legend(ax, fontsize=8)
     return _save(fig, path)

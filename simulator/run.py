@@ -40,13 +40,17 @@ from .settings import EvaluationSettings
 from .sources import build_markets
 from .summary import sensitivity_table, summarize
 
-__all__ = ["RunResult", "OutputExistsError", "run_scenario"]
+__all__ = ["RunResult", "NothingSucceededError", "OutputExistsError", "run_scenario"]
 
 _PACKAGES = ("numpy", "scipy", "cvxpy", "pandas", "joblib", "matplotlib", "pyarrow", "tradealloc")
 
 
 class OutputExistsError(InvalidParameterError):
     """The output directory holds earlier results and neither overwrite nor resume was asked."""
+
+
+class NothingSucceededError(InvalidParameterError):
+    """Every schedule of a run failed (typically infeasible constraints); results were written."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -270,6 +274,13 @@ def run_scenario(
         "finished_utc": datetime.now(UTC).isoformat(timespec="seconds"),
         "timings_s": timings,
     }
+    if not evaluation.results["success"].any():
+        atomic_write_text(out_dir / "run.json", json.dumps(run_info, indent=2, default=str))
+        first = evaluation.results["message"].iloc[0]
+        raise NothingSucceededError(
+            f"no schedule succeeded in {len(evaluation.results)} attempts; first failure: "
+            f"{first} (every row is in {str(out_dir / 'results.csv')!r})"
+        )
     report_path = None
     if scenario.output.figures:
         t0 = time.perf_counter()

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 from click.testing import CliRunner
@@ -338,3 +339,25 @@ def test_real_data_scenarios_run(path, tmp_path, shared_data_dir):
     result = invoke("run", path, "--out", out, "--quiet")
     assert result.exit_code == 0, result.stderr
     assert (out / "results.csv").is_file()
+
+
+def test_infeasible_cap_exits_2_naming_the_shortfall_and_keeps_rows(tmp_path):
+    data = {**TINY, "sizes": {"shares": [10_000_000]}, "constraints": {"max_participation": 0.1}}
+    out = tmp_path / "inf"
+    result = invoke("run", write(tmp_path, data), "--out", out, "--quiet")
+    assert_user_error(result, "no schedule succeeded", "max_participation=0.1", "shortfall")
+    rows = pd.read_csv(out / "results.csv")
+    assert not rows["success"].any() and rows["message"].str.contains("shortfall").all()
+
+
+def test_report_renders_when_one_strategy_always_fails(tmp_path):
+    # The larger size is infeasible under the cap: its rows fail, the smaller size's succeed.
+    data = {**TINY, "sizes": {"shares": [2000, 10_000_000]},
+            "constraints": {"max_participation": 0.5}}
+    out = tmp_path / "partial"
+    result = invoke("run", write(tmp_path, data), "--out", out, "--quiet")
+    assert result.exit_code == 0, result.stderr
+    summary = pd.read_csv(out / "summary.csv")
+    assert (summary.loc[summary["size_spec"] == 10_000_000, "failed"] > 0).all()
+    assert (out / "report.md").is_file()
+    assert "warning" not in result.stderr.lower()

@@ -207,8 +207,9 @@ def run_day_task(task: DayTask) -> DayOutcome:
             )
         except Exception as exc:  # an infeasible size fails its rows, not the run
             if s.max_participation is not None:
-                exc = type(exc)(f"size_shares={size:.6g} with max_participation="
-                                f"{s.max_participation:g}: {exc}")
+                exc = type(exc)(
+                    f"size_shares={size:.6g} with max_participation={s.max_participation:g}: {exc}"
+                )
             failures = [(label, strat, exc) for label, strat in labelled]
             problem = None
         if problem is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import importlib
 import json
 import os
 import subprocess
@@ -361,3 +362,49 @@ def test_report_renders_when_one_strategy_always_fails(tmp_path):
     assert (summary.loc[summary["size_spec"] == 10_000_000, "failed"] > 0).all()
     assert (out / "report.md").is_file()
     assert "warning" not in result.stderr.lower()
+
+
+def test_interrupted_overwrite_keeps_earlier_results_and_resume_completes(tmp_path, monkeypatch):
+    # The package re-exports the function `evaluate`, which shadows the module's name.
+    evaluate_module = importlib.import_module("simulator.evaluate")
+
+    data = {**TINY, "market": {**TINY["market"], "days": 6}}
+    path = write(tmp_path, data)
+    out = tmp_path / "out"
+    assert invoke("run", path, "--out", out, "--quiet").exit_code == 0
+    earlier = (out / "results.csv").read_text()
+
+    real = evaluate_module.run_day_task
+    calls = []
+
+    def interrupted(task):
+        calls.append(task.day_index)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(task)
+
+    monkeypatch.setattr(evaluate_module, "run_day_task", interrupted)
+    data["evaluation"] = {**data["evaluation"], "seed": 5}
+    path = write(tmp_path, data)
+    result = invoke("run", path, "--out", out, "--quiet", "--overwrite")
+    assert result.exit_code == 130
+    # The interrupted run replaced nothing; its two finished days wait in parts/.
+    assert (out / "results.csv").read_text() == earlier
+    assert len(list((out / "parts").glob("*.rows.parquet"))) == 2
+
+    monkeypatch.setattr(evaluate_module, "run_day_task", real)
+    assert invoke("run", path, "--out", out, "--quiet", "--resume").exit_code == 0
+    resumed = pd.read_csv(out / "results.csv").drop(columns=["solve_ms"])
+    fresh_out = tmp_path / "fresh"
+    assert invoke("run", path, "--out", fresh_out, "--quiet").exit_code == 0
+    fresh = pd.read_csv(fresh_out / "results.csv").drop(columns=["solve_ms"])
+    pd.testing.assert_frame_equal(resumed, fresh)
+
+
+def test_resume_refuses_parts_of_a_different_scenario(tmp_path):
+    path = write(tmp_path, TINY)
+    out = tmp_path / "out"
+    assert invoke("run", path, "--out", out, "--quiet").exit_code == 0
+    changed = write(tmp_path, {**TINY, "sizes": {"shares": [3000]}})
+    assert_user_error(invoke("run", changed, "--out", out, "--quiet", "--resume"),
+                      "cannot resume", "--overwrite")

@@ -201,7 +201,7 @@ def _pl_problem(rng, b, n):
     up = np.where(rng.uniform(size=(b, n)) < 0.2, np.inf, up)
     lo = np.where(rng.uniform(size=(b, n)) < 0.3, rng.uniform(0.1, 1.5, (b, n)), 0.0)
     lo = np.minimum(lo * (s / n)[:, None], up)
-    lo *= np.minimum(1.0, 0.9 * s / lo.sum(axis=1))[:, None]
+    lo *= np.minimum(1.0, 0.9 * s / np.maximum(lo.sum(axis=1), 1e-300))[:, None]
     short = up.sum(axis=1) < s
     up[short] *= (1.2 * s[short] / up[short].sum(axis=1))[:, None]
     return k, m, s, lo, up

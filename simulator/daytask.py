@@ -128,6 +128,23 @@ def _bounds(settings: EvaluationSettings, expected_volume: np.ndarray):
     return lower, upper
 
 
+def price_volatility(books: BookSnapshots, window: int = 15) -> np.ndarray:
+    """Expected absolute mid move per interval: RMS over days of the within-day mid change,
+    smoothed over ``window`` neighbouring intervals, dollars per share, shape (intervals,).
+
+    The last interval (no next snapshot) repeats the one before; a one-interval day gives 0.
+    """
+    mid = books.mid
+    n = mid.shape[1]
+    if n < 2:
+        return np.zeros(n)
+    rms = np.sqrt(np.mean(np.diff(mid, axis=1) ** 2, axis=0))
+    rms = np.append(rms, rms[-1])
+    w = max(1, min(window, n))
+    padded = np.pad(rms, (w // 2, w - 1 - w // 2), mode="edge")
+    return np.convolve(padded, np.full(w, 1.0 / w), mode="valid")
+
+
 def _timed_schedule(strategy: Strategy, problem: AllocationProblem, lot: float):
     start = time.perf_counter()
     x = np.asarray(strategy.schedule(problem), dtype=float)
@@ -157,6 +174,7 @@ def run_day_task(task: DayTask) -> DayOutcome:
     options = {"beyond_depth_bps": s.beyond_depth_bps, **s.model_options}
     model = fit_impact_model(task.train, s.model_kind, side=s.side, **options)
     expected_volume = task.train.volume.mean(axis=0)
+    volatility = price_volatility(task.train)
     adv = float(task.train.volume.sum(axis=1).mean())
     lower, upper = _bounds(s, expected_volume)
     market = Market(
@@ -204,6 +222,7 @@ def run_day_task(task: DayTask) -> DayOutcome:
                 upper=upper,
                 side=s.side,
                 volume_profile=expected_volume,
+                price_volatility=volatility,
             )
         except Exception as exc:  # an infeasible size fails its rows, not the run
             if s.max_participation is not None:

@@ -431,9 +431,11 @@ class AlmgrenChrissStrategy(OptimizingStrategy):
     ----------
     risk_aversion : float, default 0.0
         lambda in 1/dollars (>= 0); 0 gives the model optimum of the linearised costs.
-    sigma : float or tuple of float, default 0.0
+    sigma : None, float or tuple of float, default None
         Price volatility per interval, dollars per share per sqrt(interval) (>= 0), scalar or
-        one value per interval.
+        one value per interval.  None takes ``problem.price_volatility`` (the evaluator
+        estimates it from the training days); a problem without one is then solved
+        risk-neutrally and the result's message says so.
     """
 
     description: ClassVar[str] = "Almgren-Chriss: impact vs risk_aversion * variance (sigma)"
@@ -441,12 +443,14 @@ class AlmgrenChrissStrategy(OptimizingStrategy):
     invalid_params: ClassVar[tuple[dict, ...]] = ({"risk_aversion": -1.0}, {"sigma": -0.5})
 
     risk_aversion: float = 0.0
-    sigma: float | tuple[float, ...] = 0.0
+    sigma: float | tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         lam = self.risk_aversion
         if not isinstance(lam, int | float | np.floating) or not np.isfinite(lam) or lam < 0:
             raise InvalidParameterError(f"risk_aversion must be finite and >= 0; got {lam!r}")
+        if self.sigma is None:
+            return
         sig = np.asarray(self.sigma, dtype=float)
         if sig.ndim > 1 or not np.all(np.isfinite(sig)) or np.any(sig < 0):
             raise InvalidParameterError(
@@ -471,11 +475,18 @@ class AlmgrenChrissStrategy(OptimizingStrategy):
         t0 = time.perf_counter()
         n = problem.n_intervals
         s = problem.total_shares
-        sigma = _as_interval_array("sigma", self.sigma, n)
+        note = ""
+        if self.sigma is not None:
+            sigma = _as_interval_array("sigma", self.sigma, n)
+        elif problem.price_volatility is not None:
+            sigma = np.asarray(problem.price_volatility, dtype=float)
+        else:
+            sigma = np.zeros(n)
+            note = "; no sigma and no problem.price_volatility: risk-neutral schedule"
         h, eta = self.linearization(problem)
         weight = float(self.risk_aversion) * sigma**2
         x, n_iter, ok = solve_risk_qp(eta, h, weight, s, problem.lower, problem.upper)
-        msg = "active-set QP converged" if ok else "active-set QP hit its iteration cap"
+        msg = ("active-set QP converged" if ok else "active-set QP hit its iteration cap") + note
         return self._remember(
             SolveResult(
                 x=x,

@@ -61,6 +61,23 @@ def as_bounds(value: Any, n_intervals: int, name: str, default: float) -> np.nda
     return a
 
 
+def _profile(value: Any, n: int, name: str) -> np.ndarray | None:
+    """A read-only (N,) array of finite values >= 0, or None."""
+    if value is None:
+        return None
+    try:
+        arr = np.asarray(value, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise InvalidTypeError(f"{name} must be an array of numbers; got {value!r}") from exc
+    if arr.shape != (n,):
+        raise InvalidParameterError(f"{name} must have shape ({n},); got {arr.shape}")
+    bad = ~np.isfinite(arr) | (arr < 0)
+    if np.any(bad):
+        i = int(np.argmax(bad))
+        raise InvalidParameterError(f"{name} must be finite and >= 0; got {name}[{i}] = {arr[i]!r}")
+    return _readonly(arr)
+
+
 @dataclass(frozen=True, eq=False, kw_only=False)
 class AllocationProblem:
     """Buy or sell ``total_shares`` over the N intervals of an impact model.
@@ -84,6 +101,9 @@ class AllocationProblem:
         Direction of the parent order; None takes the model's side. It must match the model.
     volume_profile : None or array_like of shape (N,), default None
         Expected market volume per interval in shares (finite, >= 0), used by ``vwap``.
+    price_volatility : None or array_like of shape (N,), default None
+        Expected standard deviation of the mid-price change over each interval, dollars per
+        share (finite, >= 0), used by risk-averse strategies such as ``almgren-chriss``.
 
     Raises
     ------
@@ -101,6 +121,7 @@ class AllocationProblem:
     upper: np.ndarray | None = None
     side: str | None = None
     volume_profile: np.ndarray | None = field(default=None)
+    price_volatility: np.ndarray | None = field(default=None)
 
     def __post_init__(self) -> None:
         model = self.model
@@ -142,26 +163,8 @@ class AllocationProblem:
             raise InvalidParameterError(
                 f"side must match the model's side {model_side!r}; got {side!r}"
             )
-        profile = None
-        if self.volume_profile is not None:
-            try:
-                profile = np.asarray(self.volume_profile, dtype=float)
-            except (TypeError, ValueError) as exc:
-                raise InvalidTypeError(
-                    f"volume_profile must be an array of numbers; got {self.volume_profile!r}"
-                ) from exc
-            if profile.shape != (n,):
-                raise InvalidParameterError(
-                    f"volume_profile must have shape ({n},); got {profile.shape}"
-                )
-            bad = ~np.isfinite(profile) | (profile < 0)
-            if np.any(bad):
-                i = int(np.argmax(bad))
-                raise InvalidParameterError(
-                    f"volume_profile must be finite and >= 0; got volume_profile[{i}] = "
-                    f"{profile[i]!r}"
-                )
-            profile = _readonly(profile)
+        profile = _profile(self.volume_profile, n, "volume_profile")
+        volatility = _profile(self.price_volatility, n, "price_volatility")
         lo_sum = float(lower.sum())
         up_sum = float(upper.sum())
         if lo_sum > s * (1 + 1e-12):
@@ -179,6 +182,7 @@ class AllocationProblem:
         object.__setattr__(self, "upper", _readonly(upper))
         object.__setattr__(self, "side", side)
         object.__setattr__(self, "volume_profile", profile)
+        object.__setattr__(self, "price_volatility", volatility)
 
     @property
     def n_intervals(self) -> int:

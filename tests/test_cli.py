@@ -19,8 +19,11 @@ from run_backtest import cli, main
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SCENARIO_DIR = REPO_ROOT / "scenarios"
-SYNTHETIC_SCENARIOS = sorted(p for p in SCENARIO_DIR.glob("*.yaml") if "replay" not in p.name)
-REAL_DATA_SCENARIOS = sorted(SCENARIO_DIR.glob("*replay.yaml"))
+# Scenarios that read ../shared/data (replays, or synthetic markets calibrated to real books).
+REAL_DATA_SCENARIOS = sorted(
+    p for p in SCENARIO_DIR.glob("*.yaml") if "shared/data" in p.read_text()
+)
+SYNTHETIC_SCENARIOS = sorted(set(SCENARIO_DIR.glob("*.yaml")) - set(REAL_DATA_SCENARIOS))
 
 # A tiny walk-forward scenario: 2 test days of 30 intervals, two sizes.
 TINY = {
@@ -76,7 +79,8 @@ def test_validate_every_shipped_synthetic_scenario(path):
 def test_validate_real_data_scenarios(path, shared_data_dir):
     result = invoke("validate", path)
     assert result.exit_code == 0, result.stderr
-    assert "in-sample" in result.stdout
+    assert f"Scenario '{path.stem}'" in result.stdout
+    assert ("in-sample" if "replay" in path.name else "walk-forward") in result.stdout
 
 
 def test_validate_in_a_real_subprocess():

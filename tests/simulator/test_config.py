@@ -27,8 +27,12 @@ from simulator.settings import EvaluationSettings, SizeSpec
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCENARIO_DIR = REPO_ROOT / "scenarios"
-SYNTHETIC_SCENARIOS = sorted(p for p in SCENARIO_DIR.glob("*.yaml") if "replay" not in p.name)
-REAL_DATA_SCENARIOS = sorted(SCENARIO_DIR.glob("*replay.yaml"))
+# Scenarios that read ../shared/data (replays, or synthetic markets calibrated to real books).
+REAL_DATA_SCENARIOS = sorted(
+    p for p in SCENARIO_DIR.glob("*.yaml") if "shared/data" in p.read_text()
+)
+SYNTHETIC_SCENARIOS = sorted(set(SCENARIO_DIR.glob("*.yaml")) - set(REAL_DATA_SCENARIOS))
+REPLAY_SCENARIOS = sorted(SCENARIO_DIR.glob("*replay.yaml"))
 
 BASE = {
     "name": "t",
@@ -82,7 +86,7 @@ def test_shipped_synthetic_scenarios_validate(path):
 
 
 @pytest.mark.data
-@pytest.mark.parametrize("path", REAL_DATA_SCENARIOS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", REPLAY_SCENARIOS, ids=lambda p: p.name)
 def test_shipped_real_data_scenarios_validate(path, shared_data_dir):
     scenario = load_scenario(path)
     assert scenario.market.source in ("databento", "lobster")
@@ -93,7 +97,7 @@ def test_shipped_real_data_scenarios_validate(path, shared_data_dir):
 
 @pytest.mark.data
 @pytest.mark.filterwarnings("ignore::simulator.loaders.DataQualityWarning")
-@pytest.mark.parametrize("path", REAL_DATA_SCENARIOS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", REPLAY_SCENARIOS, ids=lambda p: p.name)
 def test_loader_options_load_the_replay_data(path, shared_data_dir):
     from simulator.loaders import load_books
 

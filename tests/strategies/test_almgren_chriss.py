@@ -196,3 +196,24 @@ def test_strategy_n390_binding_caps():
         f_ref = _cvxpy_objective(eta, h, w, p.total_shares, p.lower, p.upper)
         assert f <= f_ref * (1 + 1e-9)
         assert f == pytest.approx(f_ref, rel=1e-7)
+
+
+def test_strategy_takes_sigma_from_the_problem():
+    n = 60
+    model = LinearImpact(beta=np.full(n, 2e-5), h=np.full(n, 0.01))
+    vol = np.full(n, 0.05)
+    with_vol = AllocationProblem(model, 20_000.0, price_volatility=vol)
+    without = AllocationProblem(model, 20_000.0)
+    averse = get_strategy("almgren-chriss", risk_aversion=1e-5)
+    from_problem = averse.solve(with_vol)
+    explicit = get_strategy("almgren-chriss", risk_aversion=1e-5, sigma=0.05).solve(without)
+    np.testing.assert_allclose(from_problem.x, explicit.x, rtol=1e-12)
+    # Risk aversion front-loads: more than a TWAP share traded in the first half.
+    assert from_problem.x[: n // 2].sum() > 0.55 * 20_000
+    neutral = averse.solve(without)
+    assert "risk-neutral" in neutral.message
+    np.testing.assert_allclose(neutral.x, np.full(n, 20_000 / n), rtol=1e-9)
+    with pytest.raises(ValueError, match="price_volatility must have shape"):
+        AllocationProblem(model, 20_000.0, price_volatility=np.ones(3))
+    with pytest.raises(ValueError, match="price_volatility must be finite and >= 0"):
+        AllocationProblem(model, 20_000.0, price_volatility=-vol)

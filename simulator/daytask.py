@@ -6,7 +6,10 @@ driver's memory does not grow with the number of days.
 
 from __future__ import annotations
 
+import hashlib
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -128,6 +131,41 @@ def _bounds(settings: EvaluationSettings, expected_volume: np.ndarray):
     return lower, upper
 
 
+_FIT_CACHE: OrderedDict[str, object] = OrderedDict()
+_FIT_CACHE_SIZE = 4
+_FIT_CACHE_LOCK = threading.Lock()
+
+
+def _books_fingerprint(books: BookSnapshots) -> hashlib.blake2b:
+    digest = hashlib.blake2b(digest_size=20)
+    for name in ("bid_px", "bid_sz", "ask_px", "ask_sz", "volume", "repaired"):
+        digest.update(np.ascontiguousarray(getattr(books, name)).tobytes())
+    digest.update(books.dates.tobytes())
+    return digest
+
+
+def fit_cached(books: BookSnapshots, kind: str, side: str, options: dict):
+    """:func:`models.fit_impact_model`, remembered for the last few training windows.
+
+    With ``refit_every = k`` the k test days of a block share one training window, so a
+    worker that runs several of them fits once.  The key is a hash of the books' contents
+    and the fit settings, so equal inputs give the same (immutable) model and nothing else.
+    """
+    digest = _books_fingerprint(books)
+    digest.update(repr((kind, side, sorted(options.items()))).encode())
+    key = digest.hexdigest()
+    with _FIT_CACHE_LOCK:
+        if key in _FIT_CACHE:
+            _FIT_CACHE.move_to_end(key)
+            return _FIT_CACHE[key]
+    model = fit_impact_model(books, kind, side=side, **options)
+    with _FIT_CACHE_LOCK:
+        _FIT_CACHE[key] = model
+        while len(_FIT_CACHE) > _FIT_CACHE_SIZE:
+            _FIT_CACHE.popitem(last=False)
+    return model
+
+
 def price_volatility(books: BookSnapshots, window: int = 15) -> np.ndarray:
     """Expected absolute mid move per interval: RMS over days of the within-day mid change,
     smoothed over ``window`` neighbouring intervals, dollars per share, shape (intervals,).
@@ -172,7 +210,7 @@ def run_day_task(task: DayTask) -> DayOutcome:
     # The planner's model and the market share one beyond-depth rule unless the scenario
     # says otherwise in model.options.
     options = {"beyond_depth_bps": s.beyond_depth_bps, **s.model_options}
-    model = fit_impact_model(task.train, s.model_kind, side=s.side, **options)
+    model = fit_cached(task.train, s.model_kind, s.side, options)
     expected_volume = task.train.volume.mean(axis=0)
     volatility = price_volatility(task.train)
     adv = float(task.train.volume.sum(axis=1).mean())

@@ -174,3 +174,33 @@ def test_almgren_chriss_uses_the_estimated_volatility(market):
     )
     # Risk aversion on an estimated, non-zero volatility: holdings fall faster than exact's.
     assert alloc["ac"].iloc[: INTERVALS // 3].sum() > alloc["exact"].iloc[: INTERVALS // 3].sum()
+
+
+def test_fit_cache_is_keyed_by_contents(market):
+    from models import fit_impact_model
+    from simulator.daytask import fit_cached
+
+    window = market.select_days(slice(0, 3))
+    first = fit_cached(window, "linear", "buy", {"beyond_depth_bps": 25.0})
+    assert (
+        fit_cached(market.select_days(slice(0, 3)), "linear", "buy", {"beyond_depth_bps": 25.0})
+        is first
+    )
+    other_days = fit_cached(
+        market.select_days(slice(1, 4)), "linear", "buy", {"beyond_depth_bps": 25.0}
+    )
+    other_side = fit_cached(window, "linear", "sell", {"beyond_depth_bps": 25.0})
+    assert other_days is not first and other_side is not first
+    direct = fit_impact_model(window, "linear", side="buy", beyond_depth_bps=25.0)
+    np.testing.assert_array_equal(first.beta, direct.beta)
+
+
+def test_refit_every_reuses_the_window_and_matches_serial(market):
+    settings = _settings(refit_every=3)
+    serial = evaluate(market, _strategies(), settings, n_jobs=1).results
+    parallel = evaluate(market, _strategies(), settings, n_jobs=2).results
+    pd.testing.assert_frame_equal(_stable(serial), _stable(parallel))
+    # Days 4-6 share the window of day 4; day 7 refits on days 3-6.
+    assert serial.groupby("day_index")["train_start"].first().tolist() == [
+        pd.Timestamp(market.dates[i]) for i in (0, 0, 0, 3)
+    ]

@@ -357,20 +357,39 @@ def waterfill_power(
     lam_hi = mc(np.minimum(s[:, None], up)).max(axis=-1)
     lam = lam_hi.copy()
     done = np.zeros(b, dtype=bool)
-    tol = 4 * np.finfo(float).eps
+    eps = np.finfo(float).eps
+    tol = 4 * eps
+    # Summing N rounded terms leaves an error of order N * eps * S: asking for less makes
+    # Newton circle at the root until max_iter; _fix_total removes the last residual.
+    sum_tol = 8 * n * eps
+    moved = np.ones(b, dtype=bool)
+    resid_before = np.full((2, b), np.inf)
     for _ in range(max_iter):
         x, dx = _power_inverse(lam, h_b, a, inv_d, lo, up)
         g = x.sum(axis=-1) - s
         gp = dx.sum(axis=-1)
-        done |= (np.abs(g) <= tol * s) | (lam_hi - lam_lo <= tol * np.abs(lam_hi))
+        done |= (np.abs(g) <= sum_tol * s) | (lam_hi - lam_lo <= tol * np.abs(lam_hi)) | ~moved
         if np.all(done):
             break
         lam_hi = np.where(g > 0, lam, lam_hi)
         lam_lo = np.where(g <= 0, lam, lam_lo)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            newton = lam - g / gp
-        ok = np.isfinite(newton) & (newton > lam_lo) & (newton < lam_hi)
-        step = np.where(ok, newton, 0.5 * (lam_lo + lam_hi))
+        total = g + s
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            # Newton on log(total) against log(lambda): exact in one step for a pure power
+            # law, and quadratic near the root, where a plain Newton step on a total that
+            # grows like lambda^(1/delta) with small delta only shrinks lambda by a few %.
+            newton = lam * np.exp(-np.log(total / s) * total / (lam * gp))
+        # Safeguard: bisect (geometrically across a wide bracket) when the step leaves the
+        # bracket or two steps failed to halve the residual of the total.
+        resid = np.abs(g)
+        slow = resid > 0.5 * resid_before[0]
+        resid_before = np.stack([resid_before[1], resid])
+        ok = np.isfinite(newton) & (newton > lam_lo) & (newton < lam_hi) & ~slow
+        with np.errstate(invalid="ignore"):
+            geometric = np.sqrt(lam_lo * lam_hi)
+        middle = np.where((lam_lo > 0) & (lam_hi > 4 * lam_lo), geometric, 0.5 * (lam_lo + lam_hi))
+        step = np.where(ok, newton, middle)
+        moved = step != lam
         lam = np.where(done, lam, step)
     x, dx = _power_inverse(lam, h_b, a, inv_d, lo, up)
     return _fix_total(x, s, lo, up, dx)

@@ -270,3 +270,31 @@ def test_single_problem_validation():
         solve_exact(model, 1.0, lower=np.array([-1.0, 0.0, 0.0]))
     with pytest.raises(InvalidParameterError, match="method"):
         waterfill_piecewise_linear(np.ones(3), np.zeros(3), 1.0, method="sort")
+
+
+def test_power_newton_converges_fast_on_extreme_exponents(monkeypatch):
+    # Fitted models can put delta at its bounds: totals then grow like lambda^(1/0.05), where a
+    # plain Newton step shrinks lambda by ~5% (it used to run out of its 200 iterations).
+    import strategies.exact as exact
+
+    rng = np.random.default_rng(3)
+    n = 390
+    delta = rng.choice([0.05, 0.7, 3.0], n)
+    alpha = np.where(delta == 3.0, 3e-13, rng.uniform(1e-5, 1e-4, n))
+    model = PowerLawImpact(alpha=alpha, delta=delta, h=rng.uniform(0.03, 0.06, n))
+    calls = []
+    real = exact._power_inverse
+    monkeypatch.setattr(exact, "_power_inverse", lambda *a: calls.append(1) or real(*a))
+    for upper in (None, rng.uniform(200, 900, n)):
+        calls.clear()
+        x = solve_exact(model, 100_000.0, upper=upper)
+        assert len(calls) < 40
+        assert x.sum() == pytest.approx(100_000.0, rel=1e-14)
+        up = np.full(n, np.inf) if upper is None else upper
+        free = (x > 1e-9) & (x < up - 1e-9)
+        mc = model.marginal_cost(x)
+        # KKT: one multiplier on the free intervals, no cheaper capacity left elsewhere.
+        lam = np.median(mc[free])
+        assert np.allclose(mc[free], lam, rtol=1e-9)
+        assert np.all(mc[x <= 1e-9] >= lam * (1 - 1e-9))
+        assert np.all(mc[x >= up - 1e-9] <= lam * (1 + 1e-9))

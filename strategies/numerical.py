@@ -194,7 +194,8 @@ class _ParametrisedQP:
     """The linear model's scaled QP built once per (N, capped) with CVXPY parameters.
 
     Re-solving with new parameter values skips CVXPY's canonicalisation: measured at N = 390
-    with CLARABEL, 6.3 ms per solve against 17 ms for a fresh build.  Power cones are not
+    with CLARABEL, 8-13 ms per solve against 22 ms for a fresh build (without warm start,
+    which would make results depend on what the process solved before).  Power cones are not
     cached: parametrised, they compile slowly and exhaust memory beyond a few thousand
     intervals.
     """
@@ -246,7 +247,9 @@ def _solve_linear_cached(problem: AllocationProblem, solver: str, scale: float, 
     qp.lower.value = problem.lower / scale
     if capped:
         qp.upper.value = np.where(finite, problem.upper, 2.0 * problem.total_shares) / scale
-    qp.problem.solve(solver=solver)
+    # No warm start: a re-solve must not depend on what this process solved before, or
+    # results would change with n_jobs and the order tasks reach a worker.
+    qp.problem.solve(solver=solver, warm_start=False)
     return qp.problem, qp.y
 
 
@@ -264,8 +267,8 @@ def solve_cvxpy(
         Any installed CVXPY solver able to handle the problem class.
     reuse : bool, default True
         For linear models with N <= 2000, re-solve a parametrised QP cached per
-        (N, capped) and thread instead of building the problem afresh (about 2.7x faster at
-        N = 390); larger problems are always built afresh.
+        (N, capped) and thread instead of building the problem afresh (about 2x faster at
+        N = 390, same result to the bit); larger problems are always built afresh.
 
     Returns
     -------

@@ -357,8 +357,11 @@ def test_infeasible_cap_exits_2_naming_the_shortfall_and_keeps_rows(tmp_path):
 
 def test_report_renders_when_one_strategy_always_fails(tmp_path):
     # The larger size is infeasible under the cap: its rows fail, the smaller size's succeed.
-    data = {**TINY, "sizes": {"shares": [2000, 10_000_000]},
-            "constraints": {"max_participation": 0.5}}
+    data = {
+        **TINY,
+        "sizes": {"shares": [2000, 10_000_000]},
+        "constraints": {"max_participation": 0.5},
+    }
     out = tmp_path / "partial"
     result = invoke("run", write(tmp_path, data), "--out", out, "--quiet")
     assert result.exit_code == 0, result.stderr
@@ -410,5 +413,6 @@ def test_resume_refuses_parts_of_a_different_scenario(tmp_path):
     out = tmp_path / "out"
     assert invoke("run", path, "--out", out, "--quiet").exit_code == 0
     changed = write(tmp_path, {**TINY, "sizes": {"shares": [3000]}})
-    assert_user_error(invoke("run", changed, "--out", out, "--quiet", "--resume"),
-                      "cannot resume", "--overwrite")
+    assert_user_error(
+        invoke("run", changed, "--out", out, "--quiet", "--resume"), "cannot resume", "--overwrite"
+    )

@@ -12,9 +12,17 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
-EXPORTS = ("strategy_comparison.csv", "sensitivity_analysis.csv", "optimal_allocations.csv",
-           "optimization_results.pkl", "strategy_comparison.png", "sensitivity_analysis.png",
-           "walk_forward_summary.csv", "in_sample_summary.csv", "reading.txt")
+EXPORTS = (
+    "strategy_comparison.csv",
+    "sensitivity_analysis.csv",
+    "optimal_allocations.csv",
+    "optimization_results.pkl",
+    "strategy_comparison.png",
+    "sensitivity_analysis.png",
+    "walk_forward_summary.csv",
+    "in_sample_summary.csv",
+    "reading.txt",
+)
 
 
 def _check_outputs(out: Path) -> None:
@@ -40,7 +48,10 @@ def test_script_runs_end_to_end(tmp_path: Path):
     out = tmp_path / "script"
     proc = subprocess.run(
         [sys.executable, str(EXAMPLES / "trade_allocation.py"), "--out", str(out), "--quick"],
-        capture_output=True, text=True, cwd=REPO, timeout=600,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "Reading:" in proc.stdout
@@ -55,7 +66,8 @@ def test_notebook_executes(tmp_path: Path, monkeypatch):
     monkeypatch.setenv("TRADEALLOC_EXAMPLE_QUICK", "1")
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(EXAMPLES), str(REPO)]))
     nb = nbformat.read(EXAMPLES / "trade_allocation.ipynb", as_version=4)
-    client = nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
-                                     resources={"metadata": {"path": str(EXAMPLES)}})
+    client = nbclient.NotebookClient(
+        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(EXAMPLES)}}
+    )
     client.execute()
     _check_outputs(out)

@@ -201,9 +201,12 @@ def test_select_days_equals_a_validated_subset():
     snaps = BookSnapshots(**book(days=4, intervals=3))
     sub = snaps.select_days(slice(1, 3))
     fields = ("bid_px", "bid_sz", "ask_px", "ask_sz", "volume", "dates", "repaired")
-    rebuilt = BookSnapshots(**{f: getattr(snaps, f)[1:3] for f in fields},
-                            interval_starts=snaps.interval_starts, symbol=snaps.symbol,
-                            tick_size=snaps.tick_size)
+    rebuilt = BookSnapshots(
+        **{f: getattr(snaps, f)[1:3] for f in fields},
+        interval_starts=snaps.interval_starts,
+        symbol=snaps.symbol,
+        tick_size=snaps.tick_size,
+    )
     for f in fields:
         assert np.array_equal(getattr(sub, f), getattr(rebuilt, f), equal_nan=True)
         assert not getattr(sub, f).flags.writeable

@@ -25,12 +25,9 @@ def market():
 
 
 def _strategies():
-    return [
-        ("equal", get_strategy("equal")),
-        ("vwap", get_strategy("vwap")),
-        ("exact", get_strategy("exact")),
-        ("analytical", get_strategy("analytical")),
-    ]
+    # linear-optimal (CVXPY) included: its cached QP must not make results depend on n_jobs.
+    names = ("equal", "vwap", "exact", "analytical", "linear-optimal")
+    return [(name, get_strategy(name)) for name in names]
 
 
 def _settings(**kw):
@@ -75,8 +72,15 @@ def test_tidy_columns_and_oracle(market):
     ev = evaluate(market, _strategies(), _settings())
     res = ev.results
     assert list(res.columns) == list(RESULT_COLUMNS)
-    assert set(res["strategy"]) == {"equal", "vwap", "exact", "analytical", "oracle"}
-    assert len(res) == 4 * 2 * 5  # test days x sizes x (strategies + oracle)
+    assert set(res["strategy"]) == {
+        "equal",
+        "vwap",
+        "exact",
+        "analytical",
+        "linear-optimal",
+        "oracle",
+    }
+    assert len(res) == 4 * 2 * 6  # test days x sizes x (strategies + oracle)
     assert res["success"].all()
     # The oracle is optimal under the test day's books: nothing realises cheaper.
     for _, grp in res.groupby(["day_index", "size_spec"]):

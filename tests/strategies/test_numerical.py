@@ -81,3 +81,26 @@ def test_cached_parametrised_qp_matches_a_fresh_build():
             ref = model.total_cost(exact)
             assert abs(cached.objective - ref) <= 1e-7 * ref
             assert abs(fresh.objective - ref) <= 1e-7 * ref
+
+
+def test_cached_qp_result_does_not_depend_on_earlier_solves():
+    # Warm starts would make a re-solve depend on the previous problem, hence on n_jobs and on
+    # the order tasks reach a worker.
+    from strategies import solve_cvxpy
+
+    rng = np.random.default_rng(0)
+    n = 390
+    problems = [
+        AllocationProblem(
+            LinearImpact(beta=rng.uniform(1e-5, 3e-5, n), h=rng.uniform(0.005, 0.01, n)),
+            100_000.0,
+            upper=rng.uniform(200, 600, n),
+        )
+        for _ in range(2)
+    ]
+    first = solve_cvxpy(problems[0]).x
+    solve_cvxpy(problems[1])
+    again = solve_cvxpy(problems[0]).x
+    fresh = solve_cvxpy(problems[0], reuse=False).x
+    np.testing.assert_array_equal(first, again)
+    np.testing.assert_array_equal(first, fresh)

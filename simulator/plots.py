@@ -14,6 +14,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from .summary import size_label  # noqa: E402
+
 __all__ = [
     "plot_schedules",
     "plot_impact_by_strategy",
@@ -70,7 +72,7 @@ def plot_schedules(allocations: pd.DataFrame, path) -> Path:
     ax.set_xlabel("interval (minutes after the open)")
     ax.set_ylabel("shares")
     ax.set_title(
-        f"Schedules on {_first(sub, 'date')} ({regime}, size {spec:g})"
+        f"Schedules on {_first(sub, 'date')} ({regime}, {_first(sub, 'size_shares'):,.0f} shares)"
         if spec is not None
         else "Schedules"
     )
@@ -101,7 +103,7 @@ def plot_impact_by_strategy(summary: pd.DataFrame, path) -> Path:
         )
         ax.bar(pos + 0.2, grp["mean_predicted_bps"], 0.4, label="predicted", alpha=0.7)
         ax.set_xticks(pos, grp.index, rotation=45, ha="right", fontsize=8)
-        ax.set_title(f"size {spec:g}")
+        ax.set_title(size_label(spec, _first(sub[sub["size_spec"] == spec], "size_unit")))
         ax.set_ylabel("impact (bps of arrival notional)")
         ax.grid(alpha=0.3, axis="y")
     _legend(axes[0][0], fontsize=8)
@@ -116,7 +118,7 @@ def plot_improvement(summary: pd.DataFrame, path) -> Path:
     sub = sub.assign(
         key=sub["strategy"]
         + " @ "
-        + sub["size_spec"].map("{:g}".format)
+        + [size_label(v, u) for v, u in zip(sub["size_spec"], sub["size_unit"], strict=True)]
         + " ["
         + sub["regime"].astype(str)
         + "]"

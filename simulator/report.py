@@ -15,6 +15,7 @@ import pandas as pd
 from models.errors import DataError
 
 from .outputs import atomic_write_text
+from .summary import size_label
 
 __all__ = ["render_report", "FIGURES"]
 
@@ -88,7 +89,7 @@ def _findings(summary: pd.DataFrame) -> list[str]:
             else "not distinguishable from equal"
         )
         lines.append(
-            f"[{regime}, size {spec:g}] best: {best['strategy']} saves "
+            f"[{regime}, {size_label(spec, best['size_unit'])}] best: {best['strategy']} saves "
             f"{best['improvement_bps']:.3f} bps (95% CI {lo:.3f} to {hi:.3f}; "
             f"{best['improvement_pct']:.2f}% of equal's cost) over {int(best['days'])} days, "
             f"win rate {best['win_rate']:.0%} — {verdict}; prediction bias "

@@ -11,7 +11,7 @@ import pandas as pd
 
 from .daytask import BASELINE
 
-__all__ = ["summarize", "sensitivity_table", "bootstrap_mean_ci"]
+__all__ = ["summarize", "sensitivity_table", "bootstrap_mean_ci", "size_label"]
 
 _GROUP = ["regime", "size_spec", "strategy"]
 
@@ -197,3 +197,10 @@ def sensitivity_table(results: pd.DataFrame) -> pd.DataFrame:
     return grouped[cols].sort_values(
         ["regime", "strategy", "size_spec"], kind="stable", ignore_index=True
     )
+
+
+def size_label(spec: float, unit: str) -> str:
+    """'2% ADV' for a fraction of average daily volume, '50,000 sh' for shares."""
+    if unit == "adv_fraction":
+        return f"{100 * spec:.3g}% ADV"
+    return f"{spec:,.0f} sh"

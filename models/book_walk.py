@@ -85,13 +85,13 @@ def _walk_chunk(px, sz, x, mid, sign, penalty_bps):
     x_ = x[..., None]
     filled = np.clip(x_ - depth_before[..., None, :], 0.0, sz0[..., None, :])
     excess = np.maximum(x - visible[..., None], 0.0)
-    # Slippage from fill fractions (not cost / x): stays exact for vanishingly small orders.
-    positive = x > 0
-    safe_x = np.where(positive, x, 1.0)
-    frac = filled / safe_x[..., None]
-    slip = np.einsum("...kl,...l->...k", frac, offset) + (excess / safe_x) * beyond[..., None]
-    slip = np.where(positive, slip, touch[..., None])
-    cost = np.where(positive, x * slip, 0.0)
+    cost = np.einsum("...kl,...l->...k", filled, offset) + excess * beyond[..., None]
+    # An order that fits in the first level fills at the touch: slippage is the touch offset
+    # exactly (cost / x would lose it to underflow for vanishingly small orders).
+    at_touch = x <= sz0[..., :1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        slip = np.where(at_touch, touch[..., None], cost / np.where(at_touch, 1.0, x))
+    cost = np.where(at_touch, x * touch[..., None], cost)
     exhausted = excess > 0
     return cost, slip, exhausted
 

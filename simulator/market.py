@@ -230,7 +230,8 @@ class Market:
         day = int(day)
         px, sz = self.books.side_levels(side)
         px, sz = px[day], sz[day]  # (N, L)
-        mid = self.books.mid[day]  # (N,)
+        # This day's mid only (BookSnapshots.mid would compute every day's).
+        mid = 0.5 * (self.books.bid_px[day, :, 0] + self.books.ask_px[day, :, 0])  # (N,)
         arrival_mid = float(mid[0])
 
         r = self.recovery_factor
@@ -242,13 +243,28 @@ class Market:
 
         # Walk the unshifted book with rows = intervals and columns = schedules: cheaper
         # than broadcasting the book over the batch.
-        after = walk_levels(px, sz, mid, (consumed + x2).T, side, self.beyond_depth_bps)
-        impact = after.cost.T
-        excess = np.maximum((consumed + x2) - sz.sum(axis=-1), 0.0)
+        k = x2.shape[0]
         if r > 0.0:
-            before = walk_levels(px, sz, mid, consumed.T, side, self.beyond_depth_bps)
-            impact = impact - before.cost.T
-            excess = excess - np.maximum(consumed - sz.sum(axis=-1), 0.0)
+            # One walk for the depth consumed before and after each child order.
+            both = walk_levels(
+                px,
+                sz,
+                mid,
+                np.concatenate([consumed + x2, consumed]).T,
+                side,
+                self.beyond_depth_bps,
+            )
+            cost_after, cost_before = both.cost.T[:k], both.cost.T[k:]
+            exhausted_after = both.exhausted.T[:k]
+            impact = cost_after - cost_before
+            excess = np.maximum((consumed + x2) - sz.sum(axis=-1), 0.0) - np.maximum(
+                consumed - sz.sum(axis=-1), 0.0
+            )
+        else:
+            after = walk_levels(px, sz, mid, x2.T, side, self.beyond_depth_bps)
+            impact = after.cost.T
+            exhausted_after = after.exhausted.T
+            excess = np.maximum(x2 - sz.sum(axis=-1), 0.0)
 
         own_mid = np.broadcast_to(mid, x2.shape)
         gamma = self.permanent_impact
@@ -263,7 +279,7 @@ class Market:
             impact = impact + excess * (self.beyond_depth_bps * 1e-4) * shift
 
         traded = x2 > 0
-        exhausted = after.exhausted.T & traded
+        exhausted = exhausted_after & traded
         with np.errstate(invalid="ignore", divide="ignore"):
             vwap = np.where(traded, own_mid + sign * impact / np.where(traded, x2, 1.0), np.nan)
         shortfall = impact + sign * x2 * (own_mid - arrival_mid)

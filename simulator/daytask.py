@@ -291,6 +291,8 @@ def run_day_task(task: DayTask) -> DayOutcome:
             notional = size * arrival_mid
             with np.errstate(divide="ignore", invalid="ignore"):
                 peak = np.max(batch / np.maximum(test_volume, 1.0), axis=1)
+            realized_bps = 1e4 * np.asarray(real.total_impact_usd, dtype=float) / notional
+            relative = _relative(labels, realized_bps)
             for i, label in enumerate(labels):
                 rows.append(
                     {
@@ -303,7 +305,10 @@ def run_day_task(task: DayTask) -> DayOutcome:
                         "realized_cost_usd": float(real.total_impact_usd[i]),
                         "shortfall_usd": float(real.total_shortfall_usd[i]),
                         "predicted_bps": 1e4 * float(predicted[i]) / notional,
-                        "realized_bps": 1e4 * float(real.total_impact_usd[i]) / notional,
+                        "realized_bps": float(realized_bps[i]),
+                        "error_bps": float(realized_bps[i]) - 1e4 * float(predicted[i]) / notional,
+                        "improvement_vs_equal_bps": relative[0][i],
+                        "captured_saving": relative[1][i],
                         "shortfall_bps": 1e4 * float(real.total_shortfall_usd[i]) / notional,
                         "solve_ms": schedules[label][1],
                         "peak_participation": float(peak[i]),
@@ -336,8 +341,7 @@ def run_day_task(task: DayTask) -> DayOutcome:
                     "exhausted_intervals": 0,
                 }
             )
-    frame = pd.DataFrame(rows)
-    frame = _add_relative_columns(frame)
+    frame = normalize_result_types(pd.DataFrame(rows, columns=list(RESULT_COLUMNS)))
     schedules_frame = pd.concat(schedule_parts, ignore_index=True) if schedule_parts else None
     return DayOutcome(rows=frame, model=model, schedules=schedules_frame)
 
@@ -372,20 +376,17 @@ def normalize_result_types(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _add_relative_columns(frame: pd.DataFrame) -> pd.DataFrame:
-    """Error, improvement over equal, and share of the achievable saving captured."""
-    frame = normalize_result_types(frame)
-    frame["error_bps"] = frame["realized_bps"] - frame["predicted_bps"]
-    ok = frame["success"].astype(bool)
-    key = frame["size_spec"]
-    equal = frame[ok & (frame["strategy"] == BASELINE)].set_index("size_spec")["realized_bps"]
-    oracle = frame[ok & (frame["strategy"] == ORACLE)].set_index("size_spec")["realized_bps"]
-    eq = key.map(equal).astype(float)
-    orc = key.map(oracle).astype(float)
-    frame["improvement_vs_equal_bps"] = eq - frame["realized_bps"]
-    achievable = eq - orc
-    with np.errstate(divide="ignore", invalid="ignore"):
-        frame["captured_saving"] = np.where(
-            np.abs(achievable) > 1e-12, frame["improvement_vs_equal_bps"] / achievable, np.nan
-        )
-    return frame
+def _relative(labels: list[str], realized_bps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Improvement over ``equal`` (bps) and the share of the achievable saving (equal to
+    oracle) each schedule captured; NaN where the reference is missing or the saving is 0."""
+    nan = np.full(len(labels), np.nan)
+    if BASELINE not in labels:
+        return nan, nan
+    equal = realized_bps[labels.index(BASELINE)]
+    improvement = equal - realized_bps
+    if ORACLE not in labels:
+        return improvement, nan
+    achievable = equal - realized_bps[labels.index(ORACLE)]
+    if abs(achievable) <= 1e-12:
+        return improvement, nan
+    return improvement, improvement / achievable

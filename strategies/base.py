@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -58,7 +59,7 @@ def check_problem(problem: object, strategy_name: str) -> AllocationProblem:
 
 
 @dataclass(frozen=True)
-class Strategy:
+class Strategy(ABC):
     """Base class of every strategy: a pure, frozen, keyword-friendly dataclass.
 
     Subclasses set the class attributes and implement :meth:`schedule`.
@@ -85,9 +86,9 @@ class Strategy:
     supported_kinds: ClassVar[tuple[str, ...]] = ("linear", "power", "book")
     invalid_params: ClassVar[tuple[dict, ...]] = ()
 
+    @abstractmethod
     def schedule(self, problem: AllocationProblem) -> np.ndarray:
         """Return the schedule in shares per interval, shape (N,), summing to S within bounds."""
-        raise NotImplementedError(f"{type(self).__name__} must implement schedule(problem)")
 
     def _check(self, problem: object) -> AllocationProblem:
         problem = check_problem(problem, self.name or type(self).__name__)
@@ -110,9 +111,9 @@ class OptimizingStrategy(Strategy):
 
     optimizes_model: ClassVar[bool] = True
 
+    @abstractmethod
     def solve(self, problem: AllocationProblem) -> SolveResult:
         """Solve ``problem`` and report the status; see :class:`SolveResult`."""
-        raise NotImplementedError(f"{type(self).__name__} must implement solve(problem)")
 
     @property
     def last_result(self) -> SolveResult | None:

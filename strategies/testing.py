@@ -164,9 +164,10 @@ def check_bad_parameters(strategy, problems) -> None:
             )
     try:
         strategy.schedule(np.ones(3))
+        accepted = True
     except TradeallocError:
-        pass
-    else:
+        accepted = False
+    if accepted:
         raise AssertionError(
             f"check_bad_parameters failed for {cls.__name__}: a non-problem input was accepted"
         )

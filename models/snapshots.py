@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .atomic_io import atomic_path
 from .book_walk import DEFAULT_BEYOND_DEPTH_BPS, WalkResult, side_sign, walk_levels
 from .errors import DataError, InvalidParameterError
 
@@ -537,10 +538,8 @@ class BookSnapshots:
             "format": "tradealloc.BookSnapshots/1",
         }
         table = pa.table(cols).replace_schema_metadata({"tradealloc": json.dumps(meta)})
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        pq.write_table(table, tmp)
-        tmp.replace(path)
+        with atomic_path(path) as tmp:
+            pq.write_table(table, tmp)
         return path
 
     @classmethod

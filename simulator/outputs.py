@@ -5,28 +5,20 @@ An interrupted run therefore never leaves a truncated file in place of an earlie
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import pandas as pd
+
+from models.atomic_io import atomic_path
 
 __all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_write_parquet", "atomic_write_csv"]
 
 
 def atomic_write_bytes(path, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically and return the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
 
 
 def atomic_write_text(path, text: str) -> Path:
@@ -36,17 +28,9 @@ def atomic_write_text(path, text: str) -> Path:
 
 def atomic_write_parquet(frame: pd.DataFrame, path) -> Path:
     """Write ``frame`` to a Parquet file atomically (index dropped)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         frame.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return Path(path)
 
 
 def atomic_write_csv(frame: pd.DataFrame, path) -> Path:

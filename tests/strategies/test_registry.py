@@ -80,7 +80,7 @@ def test_register_decorator_and_entry_points(monkeypatch):
     @register("test-front-loaded")
     @dataclass(frozen=True)
     class Registered(FrontLoaded):
-        pass
+        """A registered subclass with nothing of its own."""
 
     assert isinstance(get_strategy("test-front-loaded"), Registered)
     assert "test-front-loaded" in available_strategies()

@@ -27,6 +27,7 @@ import pandas as pd
 from .atomic_io import atomic_path
 from .book_walk import side_sign
 from .errors import DataError, InvalidParameterError, InvalidTypeError
+from .frozen import frozen_array
 
 __all__ = ["BaseImpact", "load_model", "FORMAT_TAG"]
 
@@ -89,8 +90,7 @@ def interval_array(
     if not np.all(ok):
         op = ">" if strict else ">="
         raise InvalidParameterError(f"{name} must be {op} {lower:g}; got {_first_bad(arr, ok)!r}")
-    arr.setflags(write=False)
-    return arr
+    return frozen_array(arr)
 
 
 def resolve_n_intervals(n_intervals: int | None, **params: Any) -> int:

@@ -14,6 +14,7 @@ import pandas as pd
 
 from models.errors import DataError
 
+from .failures import failure_table
 from .outputs import atomic_write_text
 from .summary import size_label
 
@@ -173,13 +174,18 @@ def render_report(results_dir, fmt: str | None = None) -> Path:
                 f"<img src='figures/{paths[key].name}' alt='{html.escape(caption)}' "
                 "style='max-width:100%'>"
             )
+        body.append("<h2>Failures</h2>")
         if len(failures):
             body.append(
-                "<h2>Failures</h2>"
+                f"<p>{len(failures)} of {len(results)} rows failed; they were never realised "
+                "or ranked.</p>"
+                + failure_table(results).to_html(index=False)
                 + failures[["regime", "date", "size_spec", "strategy", "message"]].to_html(
                     index=False
                 )
             )
+        else:
+            body.append("<p>No failed rows.</p>")
         text = (
             "<!doctype html><html><head><meta charset='utf-8'><title>"
             f"{html.escape(title)}</title><style>body{{font-family:sans-serif;margin:2em}}"
@@ -191,17 +197,28 @@ def render_report(results_dir, fmt: str | None = None) -> Path:
         lines = [f"# {title}", "", run.get("scenario", {}).get("description", "") or "", ""]
         lines += [f"- **{k}**: {v}" for k, v in info.items()] + ["", "## Findings", ""]
         lines += [f"- {s}" for s in findings] + ["", "## Summary", ""]
-        lines.append(
-            table.to_markdown(index=False, floatfmt=".4g")
-            if _has_tabulate()
-            else "```\n" + table.to_string(index=False) + "\n```"
-        )
+        lines.append(_markdown_table(table))
         for key, caption in FIGURES.items():
             lines += ["", f"## {caption}", "", f"![{caption}](figures/{paths[key].name})"]
+        lines += ["", "## Failures", ""]
+        if len(failures):
+            lines.append(
+                f"{len(failures)} of {len(results)} rows failed; they were never realised "
+                "or ranked."
+            )
+            lines += ["", _markdown_table(failure_table(results))]
+        else:
+            lines.append("No failed rows.")
         text = "\n".join(lines) + "\n"
         path = results_dir / "report.md"
     atomic_write_text(path, text)
     return path
+
+
+def _markdown_table(frame: pd.DataFrame) -> str:
+    if _has_tabulate():
+        return frame.to_markdown(index=False, floatfmt=".4g")
+    return "```\n" + frame.to_string(index=False) + "\n```"
 
 
 def _has_tabulate() -> bool:

@@ -34,13 +34,20 @@ import pandas as pd
 from models.errors import InvalidParameterError
 
 from .evaluate import Evaluation, evaluate
+from .failures import failure_table
 from .outputs import atomic_write_csv, atomic_write_parquet, atomic_write_text
 from .report import render_report
 from .settings import EvaluationSettings
 from .sources import build_markets
 from .summary import sensitivity_table, summarize
 
-__all__ = ["RunResult", "NothingSucceededError", "OutputExistsError", "run_scenario"]
+__all__ = [
+    "RunResult",
+    "NothingSucceededError",
+    "OutputExistsError",
+    "run_scenario",
+]
+
 
 _PACKAGES = ("numpy", "scipy", "cvxpy", "pandas", "joblib", "matplotlib", "pyarrow", "tradealloc")
 
@@ -83,16 +90,39 @@ class RunResult:
         return self.evaluation.results
 
     def headline(self) -> str:
-        """Realised cost and improvement over ``equal`` per (regime, size, strategy), as text."""
+        """The run's verdicts as text: realised cost and improvement over ``equal`` per
+        (regime, size, strategy), then every failed (regime, size, strategy) with its count
+        of failed rows and first reason."""
         table = self.summary[self.summary["days"] > 0]
         cols = {
-            "regime": "regime", "size_spec": "size", "strategy": "strategy", "days": "days",
-            "mean_realized_bps": "realized_bps", "mean_predicted_bps": "predicted_bps",
-            "improvement_bps": "vs_equal_bps", "improvement_ci_low_bps": "ci_low",
-            "improvement_ci_high_bps": "ci_high", "win_rate": "win_rate",
+            "regime": "regime",
+            "size_spec": "size",
+            "strategy": "strategy",
+            "days": "days",
+            "mean_realized_bps": "realized_bps",
+            "mean_predicted_bps": "predicted_bps",
+            "improvement_bps": "vs_equal_bps",
+            "improvement_ci_low_bps": "ci_low",
+            "improvement_ci_high_bps": "ci_high",
+            "verdict": "verdict",
+            "win_share": "win",
+            "tie_share": "tie",
+            "loss_share": "loss",
         }
-        return table.reindex(columns=list(cols)).rename(columns=cols).to_string(
-            index=False, float_format=lambda v: f"{v:.3f}")
+        present = [c for c in cols if c in table.columns]
+        text = (
+            table[present]
+            .rename(columns=cols)
+            .to_string(index=False, float_format=lambda v: f"{v:.3f}")
+        )
+        failures = failure_table(self.results)
+        if len(failures):
+            text += (
+                f"\nFAILED: {int(failures['failed_rows'].sum())} row(s) of "
+                f"{len(self.results)}; these strategy/size pairs failed:\n"
+                + failures.to_string(index=False, max_colwidth=120)
+            )
+        return text
 
     def __repr__(self) -> str:
         cols = [

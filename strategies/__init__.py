@@ -19,6 +19,7 @@ from .numerical import LinearOptimalStrategy, NonlinearOptimalStrategy, solve_cv
 from .problem import AllocationProblem
 from .registry import available_strategies, get_strategy, register
 from .rounding import round_schedule
+from .validation import ScheduleError, check_schedule
 
 __all__ = [
     "AllocationProblem",
@@ -30,12 +31,14 @@ __all__ = [
     "LinearOptimalStrategy",
     "NonlinearOptimalStrategy",
     "OptimizingStrategy",
+    "ScheduleError",
     "SolveResult",
     "SolverError",
     "Strategy",
     "VwapStrategy",
     "almgren_chriss_trajectory",
     "available_strategies",
+    "check_schedule",
     "get_strategy",
     "project_capped_simplex",
     "register",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import ClassVar
@@ -85,6 +86,27 @@ class Strategy(ABC):
     optimizes_model: ClassVar[bool] = False
     supported_kinds: ClassVar[tuple[str, ...]] = ("linear", "power", "book")
     invalid_params: ClassVar[tuple[dict, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        """Check the problem before every subclass's ``schedule`` runs.
+
+        A plugin's ``schedule`` therefore never sees anything but an AllocationProblem of a
+        kind it declares in ``supported_kinds``; otherwise InvalidTypeError or
+        InvalidParameterError is raised naming the strategy, the kind and the value.
+        """
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__.get("schedule")
+        if own is None or getattr(own, "__isabstractmethod__", False):
+            return
+        if getattr(own, "_checks_problem", False):
+            return
+
+        @functools.wraps(own)
+        def schedule(self, problem, *args, **kw):
+            return own(self, self._check(problem), *args, **kw)
+
+        schedule._checks_problem = True
+        cls.schedule = schedule
 
     @abstractmethod
     def schedule(self, problem: AllocationProblem) -> np.ndarray:

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from models.errors import InfeasibleProblemError, InvalidParameterError, InvalidTypeError
+from models.frozen import frozen_array
 
 __all__ = ["AllocationProblem", "as_bounds"]
 
@@ -15,9 +16,8 @@ _SIDES = ("buy", "sell")
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:
-    a = np.array(a, dtype=float, copy=True)
-    a.setflags(write=False)
-    return a
+    # Shared with every strategy of a day: nobody may write to it (models.frozen).
+    return frozen_array(a)
 
 
 def as_bounds(value: Any, n_intervals: int, name: str, default: float) -> np.ndarray:

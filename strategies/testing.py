@@ -19,11 +19,16 @@ from .base import Strategy
 from .builtin import EqualStrategy
 from .problem import AllocationProblem
 from .registry import make_strategy
+from .validation import SUM_RTOL, ScheduleError, check_schedule
 
-__all__ = ["default_problems", "check_strategy", "parametrize_with_checks", "CHECKS"]
-
-SUM_RTOL = 1e-9
-"""Relative tolerance of the total: |sum(x) - S| <= SUM_RTOL * S."""
+__all__ = [
+    "default_problems",
+    "check_strategy",
+    "parametrize_with_checks",
+    "applicable_checks",
+    "CHECKS",
+    "SUM_RTOL",
+]
 
 
 def default_problems(n_intervals: int = 24, seed: int = 0) -> list[AllocationProblem]:
@@ -87,6 +92,16 @@ def check_sums_to_total(strategy, problems) -> None:
         x = strategy.schedule(p)
         if abs(float(np.sum(x)) - p.total_shares) > SUM_RTOL * p.total_shares:
             _fail("check_sums_to_total", strategy, p, f"sum {np.sum(x)!r} != {p.total_shares!r}")
+
+
+def check_valid_schedule(strategy, problems) -> None:
+    """Every schedule passes :func:`strategies.check_schedule`, the evaluator's own gate
+    (shape, finite, >= 0, sum within SUM_RTOL, bounds within BOUND_RTOL * S)."""
+    for p in problems:
+        try:
+            check_schedule(strategy.schedule(p), p)
+        except ScheduleError as exc:
+            _fail("check_valid_schedule", strategy, p, str(exc))
 
 
 def check_within_bounds(strategy, problems) -> None:
@@ -174,9 +189,16 @@ def check_bad_parameters(strategy, problems) -> None:
 
 
 def check_not_worse_than_equal(strategy, problems) -> None:
-    """Optimising strategies cost no more than ``equal`` under the problem's model."""
+    """Optimising strategies cost no more than ``equal`` under the problem's model.
+
+    Applies only to strategies with ``optimizes_model = True`` (see :func:`applicable_checks`);
+    calling it on another strategy is an error rather than a silent pass.
+    """
     if not getattr(strategy, "optimizes_model", False):
-        return
+        raise TypeError(
+            f"check_not_worse_than_equal applies to strategies with optimizes_model = True; "
+            f"got {type(strategy).__name__}"
+        )
     equal = EqualStrategy()
     for p in problems:
         ours = p.objective(strategy.schedule(p))
@@ -187,6 +209,7 @@ def check_not_worse_than_equal(strategy, problems) -> None:
 
 CHECKS: tuple[Callable, ...] = (
     check_sums_to_total,
+    check_valid_schedule,
     check_within_bounds,
     check_finite,
     check_nonnegative,
@@ -197,6 +220,14 @@ CHECKS: tuple[Callable, ...] = (
     check_not_worse_than_equal,
 )
 """The contract checks, in the order :func:`check_strategy` runs them."""
+
+
+def applicable_checks(strategy) -> tuple[Callable, ...]:
+    """The checks that apply to ``strategy``: every check, except
+    :func:`check_not_worse_than_equal` for strategies that do not optimise the model."""
+    if getattr(strategy, "optimizes_model", False):
+        return CHECKS
+    return tuple(c for c in CHECKS if c is not check_not_worse_than_equal)
 
 
 def check_strategy(
@@ -215,7 +246,7 @@ def check_strategy(
     Returns
     -------
     list of str
-        Names of the checks that ran (all passed).
+        Names of the checks that ran (all passed): :func:`applicable_checks`.
 
     Raises
     ------
@@ -226,9 +257,10 @@ def check_strategy(
     selected = _supported(strategy, list(default_problems() if problems is None else problems))
     if not selected:
         raise AssertionError(f"no problem of a kind supported by {type(strategy).__name__}")
-    for check in CHECKS:
+    checks = applicable_checks(strategy)
+    for check in checks:
         check(strategy, selected)
-    return [c.__name__ for c in CHECKS]
+    return [c.__name__ for c in checks]
 
 
 def parametrize_with_checks(strategies: Iterable, problems=None):
@@ -244,7 +276,7 @@ def parametrize_with_checks(strategies: Iterable, problems=None):
     for item in strategies:
         strategy = _instance(item)
         selected = _supported(strategy, list(default_problems() if problems is None else problems))
-        for check in CHECKS:
+        for check in applicable_checks(strategy):
             cases.append((strategy, functools.partial(check, problems=selected)))
             ids.append(f"{type(strategy).__name__}-{check.__name__}")
     return pytest.mark.parametrize("strategy, check", cases, ids=ids)

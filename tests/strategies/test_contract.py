@@ -4,10 +4,16 @@ from typing import ClassVar
 import numpy as np
 import pytest
 
-from models import InvalidParameterError
+from models import InvalidParameterError, InvalidTypeError
 from strategies import Strategy, available_strategies, get_strategy
 from strategies.registry import resolve_strategy_class
-from strategies.testing import check_strategy, default_problems, parametrize_with_checks
+from strategies.testing import (
+    CHECKS,
+    check_not_worse_than_equal,
+    check_strategy,
+    default_problems,
+    parametrize_with_checks,
+)
 
 PROBLEMS = default_problems(n_intervals=16)
 
@@ -60,7 +66,35 @@ def test_plugin_strategy(strategy, check):
 
 def test_check_strategy_runs_all():
     names = check_strategy(get_strategy("exact"), PROBLEMS)
-    assert "check_not_worse_than_equal" in names and len(names) == 9
+    assert "check_not_worse_than_equal" in names and len(names) == len(CHECKS) == 10
+
+
+def test_not_worse_than_equal_is_not_a_silent_pass_for_non_optimisers():
+    # equal does not optimise the model: the check is not applicable, so it is not run (and
+    # not counted as passed), and calling it directly is an error.
+    names = check_strategy(get_strategy("equal"), PROBLEMS)
+    assert "check_not_worse_than_equal" not in names and len(names) == len(CHECKS) - 1
+    with pytest.raises(TypeError, match="optimizes_model"):
+        check_not_worse_than_equal(get_strategy("equal"), PROBLEMS)
+
+
+@dataclass(frozen=True)
+class Naive(Strategy):
+    """A plugin that neither checks its problem nor respects the caps."""
+
+    def schedule(self, problem):
+        return np.full(problem.n_intervals, problem.total_shares / problem.n_intervals)
+
+
+def test_plugin_without_a_problem_check_still_rejects_non_problems():
+    # The base class checks the problem before a subclass's schedule runs.
+    with pytest.raises(InvalidTypeError, match="must be an AllocationProblem"):
+        Naive().schedule(np.ones(3))
+    free = [p for p in PROBLEMS if not p.has_bounds]
+    assert check_strategy(Naive(), free)[-1] == "check_bad_parameters"
+    # ... and ignoring the caps is caught by the evaluator's own gate.
+    with pytest.raises(AssertionError, match="check_valid_schedule.*above the cap"):
+        check_strategy(Naive(), PROBLEMS)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,298 @@
+"""Planning one test day: everything decided before the open, from the training window only.
+
+:func:`prepare_inputs` fits the impact model and derives the caps, the volume profile, the
+volatility and the average daily volume from the training days; it never sees the test day,
+so no plan can depend on it.  :func:`plan_size` then asks every strategy for a schedule of
+one order size, each call isolated (:mod:`simulator.isolation`) and every answer checked
+(:func:`strategies.check_schedule`) before it may be realised.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+
+from models import BookSnapshots, fit_impact_model
+from models.frozen import frozen_array
+from strategies import AllocationProblem, Strategy, check_schedule, round_schedule
+
+from .isolation import StrategyFailure, call_isolated
+from .settings import EvaluationSettings
+
+__all__ = [
+    "DayInputs",
+    "Planned",
+    "SizePlan",
+    "prepare_inputs",
+    "plan_size",
+    "fit_cached",
+    "price_volatility",
+]
+
+
+@dataclass(frozen=True, eq=False)
+class DayInputs:
+    """What the strategies of one test day may know: derived from the training days only.
+
+    Attributes
+    ----------
+    model : models.BaseImpact
+        Impact model fitted on the training window.
+    expected_volume : ndarray, shape (N,)
+        Mean continuous volume per interval over the training days, shares.
+    volatility : ndarray, shape (N,)
+        Expected absolute mid move per interval, dollars per share (:func:`price_volatility`).
+    adv_shares : float
+        Average daily (continuous) volume of the training days, shares.
+    lower, upper : ndarray, shape (N,)
+        Per-interval bounds in shares (``upper`` is +inf without a participation cap).
+    sizes : tuple of (float, float)
+        ``(size_spec, size_shares)`` for every configured order size.
+    """
+
+    model: object
+    expected_volume: np.ndarray
+    volatility: np.ndarray
+    adv_shares: float
+    lower: np.ndarray
+    upper: np.ndarray
+    sizes: tuple[tuple[float, float], ...]
+
+
+@dataclass(frozen=True, eq=False)
+class Planned:
+    """One strategy's answer for one order size.
+
+    Attributes
+    ----------
+    label : str
+        The strategy's label in results.
+    name : str
+        The strategy's registry name (or class name).
+    schedule : ndarray of shape (N,) or None
+        The checked (and lot-rounded) schedule in shares; None when it failed.
+    solve_ms : float
+        Wall time of the strategy's call, milliseconds (NaN when it failed).
+    error : str
+        Why it failed (one line naming the strategy and the rule); '' on success.
+    """
+
+    label: str
+    name: str
+    schedule: np.ndarray | None
+    solve_ms: float
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """Whether a valid schedule was produced."""
+        return self.schedule is not None
+
+
+@dataclass(frozen=True, eq=False)
+class SizePlan:
+    """Every strategy's plan for one order size of one test day.
+
+    Attributes
+    ----------
+    size_spec : float
+        The configured size (shares or fraction of ADV).
+    size_shares : float
+        The order size S in shares.
+    problem : AllocationProblem or None
+        None when the size is infeasible under the constraints (see ``error``).
+    planned : tuple of Planned
+        One entry per strategy, in the order given.
+    error : str
+        Why the problem itself could not be built (e.g. caps below the order); '' otherwise.
+    """
+
+    size_spec: float
+    size_shares: float
+    problem: AllocationProblem | None
+    planned: tuple[Planned, ...]
+    error: str = ""
+
+
+_FIT_CACHE: OrderedDict[str, object] = OrderedDict()
+_FIT_CACHE_SIZE = 4
+_FIT_CACHE_LOCK = threading.Lock()
+
+
+def _books_fingerprint(books: BookSnapshots) -> hashlib.blake2b:
+    digest = hashlib.blake2b(digest_size=20)
+    for name in ("bid_px", "bid_sz", "ask_px", "ask_sz", "volume", "repaired"):
+        digest.update(np.ascontiguousarray(getattr(books, name)).tobytes())
+    digest.update(books.dates.tobytes())
+    return digest
+
+
+def fit_cached(books: BookSnapshots, kind: str, side: str, options: dict):
+    """:func:`models.fit_impact_model`, remembered for the last few training windows.
+
+    With ``refit_every = k`` the k test days of a block share one training window, so a
+    worker that runs several of them fits once.  The key is a hash of the books' contents
+    and the fit settings, so equal inputs give the same (immutable) model and nothing else.
+    """
+    digest = _books_fingerprint(books)
+    digest.update(repr((kind, side, sorted(options.items()))).encode())
+    key = digest.hexdigest()
+    with _FIT_CACHE_LOCK:
+        if key in _FIT_CACHE:
+            _FIT_CACHE.move_to_end(key)
+            return _FIT_CACHE[key]
+    model = fit_impact_model(books, kind, side=side, **options)
+    with _FIT_CACHE_LOCK:
+        _FIT_CACHE[key] = model
+        while len(_FIT_CACHE) > _FIT_CACHE_SIZE:
+            _FIT_CACHE.popitem(last=False)
+    return model
+
+
+def price_volatility(books: BookSnapshots, window: int = 15) -> np.ndarray:
+    """Expected absolute mid move per interval: RMS over days of the within-day mid change,
+    smoothed over ``window`` neighbouring intervals, dollars per share, shape (intervals,).
+
+    The last interval (no next snapshot) repeats the one before; a one-interval day gives 0.
+    """
+    mid = books.mid
+    n = mid.shape[1]
+    if n < 2:
+        return np.zeros(n)
+    rms = np.sqrt(np.mean(np.diff(mid, axis=1) ** 2, axis=0))
+    rms = np.append(rms, rms[-1])
+    w = max(1, min(window, n))
+    padded = np.pad(rms, (w // 2, w - 1 - w // 2), mode="edge")
+    return np.convolve(padded, np.full(w, 1.0 / w), mode="valid")
+
+
+def _bounds(settings: EvaluationSettings, expected_volume: np.ndarray):
+    n = expected_volume.shape[0]
+    lower = np.full(n, float(settings.min_shares_per_interval))
+    if settings.max_participation is None:
+        upper = np.full(n, np.inf)
+    else:
+        upper = np.maximum(settings.max_participation * expected_volume, lower)
+    return lower, upper
+
+
+def prepare_inputs(train: BookSnapshots, settings: EvaluationSettings) -> DayInputs:
+    """Fit the model and derive caps, profiles and sizes from the training days alone.
+
+    Parameters
+    ----------
+    train : BookSnapshots
+        The training window (the test day itself only in in-sample mode).
+    settings : EvaluationSettings
+
+    Returns
+    -------
+    DayInputs
+    """
+    s = settings
+    # The planner's model and the market share one beyond-depth rule unless the scenario
+    # says otherwise in model.options.
+    options = {"beyond_depth_bps": s.beyond_depth_bps, **s.model_options}
+    model = fit_cached(train, s.model_kind, s.side, options)
+    expected_volume = train.volume.mean(axis=0)
+    adv = float(train.volume.sum(axis=1).mean())
+    lower, upper = _bounds(s, expected_volume)
+    sizes = tuple(zip(s.sizes.values, s.sizes.to_shares(adv), strict=True))
+    return DayInputs(
+        model=model,
+        expected_volume=expected_volume,
+        volatility=price_volatility(train),
+        adv_shares=adv,
+        lower=lower,
+        upper=upper,
+        sizes=sizes,
+    )
+
+
+def _one_line(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}" if not isinstance(exc, StrategyFailure) else str(exc)
+    return " ".join(text.split())
+
+
+def build_problem(
+    inputs: DayInputs, size_shares: float, settings: EvaluationSettings
+) -> AllocationProblem:
+    """The allocation problem of one order size (raises when the size is infeasible)."""
+    return AllocationProblem(
+        model=inputs.model,
+        total_shares=size_shares,
+        lower=inputs.lower,
+        upper=inputs.upper,
+        side=settings.side,
+        volume_profile=inputs.expected_volume,
+        price_volatility=inputs.volatility,
+    )
+
+
+def _plan_one(
+    label: str, strategy: Strategy, problem: AllocationProblem, settings: EvaluationSettings
+) -> Planned:
+    name = getattr(strategy, "name", "") or type(strategy).__name__
+    start = time.perf_counter()
+    try:
+        raw = call_isolated(
+            label, lambda: strategy.schedule(problem), getattr(settings, "strategy_timeout_s", 60.0)
+        )
+    except StrategyFailure as exc:
+        return Planned(label, name, None, np.nan, _one_line(exc))
+    ms = 1e3 * (time.perf_counter() - start)
+    try:
+        x = check_schedule(raw, problem)
+        if settings.lot_size > 0:
+            x = round_schedule(x, lot=settings.lot_size, lower=problem.lower, upper=problem.upper)
+    except Exception as exc:  # an invalid answer fails this strategy's row only
+        return Planned(label, name, None, np.nan, f"strategy {label!r}: {_one_line(exc)}")
+    return Planned(label, name, frozen_array(x), ms)
+
+
+def plan_size(
+    inputs: DayInputs,
+    size_spec: float,
+    size_shares: float,
+    strategies: tuple[tuple[str, Strategy], ...],
+    settings: EvaluationSettings,
+) -> SizePlan:
+    """Ask every strategy for a schedule of one order size, each call isolated and checked.
+
+    Parameters
+    ----------
+    inputs : DayInputs
+        Training-window inputs of the day.
+    size_spec, size_shares : float
+        The configured size and the order size S in shares.
+    strategies : tuple of (label, Strategy)
+    settings : EvaluationSettings
+
+    Returns
+    -------
+    SizePlan
+        An infeasible size (e.g. caps below the order) fails every strategy of that size
+        with the same message; a strategy that raises, exits, times out or returns an
+        invalid schedule fails only its own entry.
+    """
+    try:
+        problem = build_problem(inputs, size_shares, settings)
+    except Exception as exc:  # an infeasible size fails its rows, not the run
+        message = _one_line(exc)
+        if settings.max_participation is not None:
+            message = (
+                f"size_shares={size_shares:.6g} with max_participation="
+                f"{settings.max_participation:g}: {message}"
+            )
+        planned = tuple(
+            Planned(label, getattr(st, "name", "") or type(st).__name__, None, np.nan, message)
+            for label, st in strategies
+        )
+        return SizePlan(size_spec, size_shares, None, planned, message)
+    planned = tuple(_plan_one(label, st, problem, settings) for label, st in strategies)
+    return SizePlan(size_spec, size_shares, problem, planned)

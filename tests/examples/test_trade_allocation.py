@@ -44,6 +44,7 @@ def _check_outputs(out: Path) -> None:
     assert "in sample" in reading and "walk-forward" in reading
 
 
+@pytest.mark.slow
 def test_script_runs_end_to_end(tmp_path: Path):
     out = tmp_path / "script"
     proc = subprocess.run(
@@ -58,9 +59,11 @@ def test_script_runs_end_to_end(tmp_path: Path):
     _check_outputs(out)
 
 
+@pytest.mark.slow
 def test_notebook_executes(tmp_path: Path, monkeypatch):
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
+    import nbclient
+    import nbformat
+
     out = tmp_path / "notebook"
     monkeypatch.setenv("TRADEALLOC_EXAMPLE_OUT", str(out))
     monkeypatch.setenv("TRADEALLOC_EXAMPLE_QUICK", "1")

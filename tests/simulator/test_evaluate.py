@@ -105,7 +105,8 @@ def test_identical_across_n_jobs_and_backends(market):
 
 
 def test_identical_on_dask_local_cluster(market):
-    pytest.importorskip("dask.distributed")
+    import dask.distributed  # noqa: F401  (a dev dependency: an import error must fail)
+
     settings = _settings()
     serial = evaluate(market, _strategies(), settings, n_jobs=1).results
     dask = evaluate(market, _strategies(), settings, n_jobs=2, backend="dask").results

@@ -189,7 +189,8 @@ def test_calibration_recovers_synthetic_profiles():
 
 
 def test_calibrated_from_real_frog_day(shared_data_dir):
-    loaders = pytest.importorskip("simulator.loaders")
+    from simulator import loaders
+
     path = shared_data_dir / "databento_mbp10" / "FROG_2025-04-03_mbp10.csv.gz"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -31,8 +31,8 @@ def test_seed_workflow():
     assert res_cvx["total_impact"] == pytest.approx(impact, rel=1e-7)
     res = alloc.optimize_scipy(method="SLSQP")
     assert set(res) >= {"success", "allocation", "total_impact", "message"}
-    if res["success"]:
-        assert res["total_impact"] == pytest.approx(impact, rel=1e-4)
+    assert res["success"], res["message"]
+    assert res["total_impact"] == pytest.approx(impact, rel=1e-4)
     equal = alloc.objective_function(np.full(n, s / n))
     assert impact < equal
     alloc.optimal_allocation = res_cvx["allocation"]

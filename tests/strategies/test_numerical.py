@@ -3,13 +3,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as hst
 
-from models import LinearImpact, PowerLawImpact
+from models import InvalidParameterError, LinearImpact, PowerLawImpact
 from strategies import AllocationProblem, SolverError, get_strategy, solve_exact, solve_slsqp
 
 
 @settings(max_examples=6, deadline=None)
 @given(seed=hst.integers(0, 2**32 - 1), n=hst.integers(3, 30), ftol=hst.sampled_from([1e-6, 1e-10]))
-def test_slsqp_within_1e4_or_reports_failure(seed, n, ftol):
+def test_slsqp_converges_within_1e4_of_the_exact_optimum(seed, n, ftol):
     rng = np.random.default_rng(seed)
     s = 1e4
     model = PowerLawImpact(alpha=rng.uniform(1e-4, 1e-3, n), delta=0.5, h=rng.uniform(0, 0.02, n))
@@ -18,12 +18,11 @@ def test_slsqp_within_1e4_or_reports_failure(seed, n, ftol):
     p = AllocationProblem(model, s, upper=up)
     res = solve_slsqp(p, ftol=ftol)
     best = p.objective(solve_exact(model, s, upper=up))
-    if res.success:
-        assert res.objective == pytest.approx(best, rel=1e-4)
-        assert abs(res.x.sum() - s) <= 1e-9 * s
-        assert np.all(res.x <= up) and np.all(res.x >= 0)
-    else:
-        assert "SLSQP" in res.message
+    # These smooth, well-scaled problems are within SLSQP's reach: failure is a bug.
+    assert res.success, res.message
+    assert res.objective == pytest.approx(best, rel=1e-4)
+    assert abs(res.x.sum() - s) <= 1e-9 * s
+    assert np.all(res.x <= up) and np.all(res.x >= 0)
 
 
 def test_violation_reported_and_schedule_raises():
@@ -33,13 +32,10 @@ def test_violation_reported_and_schedule_raises():
     strategy = get_strategy("linear-optimal", solver="slsqp", maxiter=1)
     res = strategy.solve(p)
     assert strategy.last_result is res
-    if not res.success:
-        with pytest.raises(SolverError, match="linear-optimal"):
-            strategy.schedule(p)
-    else:
-        assert res.objective == pytest.approx(
-            p.objective(solve_exact(model, 1000.0, upper=up)), rel=1e-4
-        )
+    # One iteration cannot reach the capped optimum: the failure is reported, not hidden.
+    assert not res.success and res.message
+    with pytest.raises(SolverError, match="linear-optimal"):
+        strategy.schedule(p)
 
 
 def test_cvxpy_other_solver_and_linear_path():
@@ -52,7 +48,8 @@ def test_cvxpy_other_solver_and_linear_path():
         assert res.success, res.message
         assert res.objective == pytest.approx(best, rel=1e-5)
     res = get_strategy("linear-optimal", solver="slsqp").solve(p)
-    assert not res.success or res.objective == pytest.approx(best, rel=1e-4)
+    assert res.success, res.message
+    assert res.objective == pytest.approx(best, rel=1e-4)
 
 
 def test_nonlinear_exact_path_and_kind_check():
@@ -60,7 +57,7 @@ def test_nonlinear_exact_path_and_kind_check():
     p = AllocationProblem(model, 100.0)
     x = get_strategy("nonlinear-optimal", solver="exact").schedule(p)
     np.testing.assert_allclose(x, 20.0)
-    with pytest.raises(Exception, match="model kind"):
+    with pytest.raises(InvalidParameterError, match="model kind"):
         get_strategy("linear-optimal").schedule(p)
 
 

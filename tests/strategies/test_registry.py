@@ -6,7 +6,7 @@ from typing import ClassVar
 import numpy as np
 import pytest
 
-from models import InvalidParameterError, LinearImpact
+from models import InvalidParameterError, InvalidTypeError, LinearImpact
 from strategies import (
     AllocationProblem,
     EqualStrategy,
@@ -102,6 +102,6 @@ def test_register_decorator_and_entry_points(monkeypatch):
 
 
 def test_register_rejects_non_strategy():
-    with pytest.raises(Exception, match="Strategy subclass"):
+    with pytest.raises(InvalidTypeError, match="Strategy subclass"):
         register("bad")(int)
     assert get_strategy("equal") == EqualStrategy()

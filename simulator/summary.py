@@ -21,7 +21,7 @@ Moving-block bootstrap (Kunsch 1989)
     possible positions; ``ceil(n / b)`` blocks are concatenated and cut to ``n`` days
     (``arch.bootstrap.MovingBlockBootstrap``).  Block length rule: ``b = ceil(n ** (1/3))``
     (computed in integers), capped at ``n``.  ``n^(1/3)`` is the rate of the MSE-optimal block
-    length for variance estimation (Hall, Horowitz & Jing 1995; Lahiri 2003, ch. 7) and the
+    length for variance estimation (Hall, Horowitz & Jing 1995; Lahiri 2003) and the
     interval's width is driven by the variance of the mean.  The constant is 1: data-driven
     rules (Politis & White 2004) would make ``b`` depend on each strategy's data and break
     common random numbers.  ``n = 10`` gives 3, ``n = 30`` gives 4, ``n = 250`` gives 7.
@@ -29,7 +29,7 @@ Interval
     For each resample, the mean of the strategy's available resampled ``d_t`` (resamples
     holding none of its days are dropped).  The MBB mean is not centred at the sample mean
     (days near the ends are drawn less often), so the bootstrap means are centred at their
-    own average, an estimate of ``E*[mean*]`` (Lahiri 2003, ch. 2), and the interval is
+    own average, an estimate of ``E*[mean*]`` (Lahiri 2003), and the interval is
     ``mean(d) + [q(alpha/2), q(1 - alpha/2)]`` of the centred means (percentile, default
     95%).  It always contains ``mean(d)``.  Fewer than 2 paired days: no interval (NaN), with
     a warning.
@@ -38,11 +38,15 @@ Verdict against ``equal`` (margin ``m = equivalence_bps``, default 0.1 bps)
     ``mean(d) < -m``; ``equivalent`` otherwise.  ``equivalence_established`` is True only when
     the whole interval lies in ``[-m, m]`` (two one-sided tests at 2.5% each): an
     ``equivalent`` row without it is merely *not distinguishable* from ``equal``.
-    ``verdict_reason`` says which case applied.  The ``equal`` row is the baseline (``d = 0``,
-    verdict ``equivalent``, reason ``baseline``).  The ``oracle`` row (hindsight optimum, not
-    a tradable strategy; ``role = "oracle"``) is judged by the same rule: it says whether any
-    saving was available at all.  A strategy without a single day paired with ``equal`` has
-    no verdict (missing).
+    ``verdict_reason`` says which case applied: "interval above 0 and mean above the
+    margin", "interval below 0 and mean below minus the margin", "interval within the
+    margin", "interval excludes 0 but mean within the margin", "interval includes 0: not
+    distinguishable from equal", "no interval: not distinguishable from equal" (fewer than 2
+    paired days; verdict ``equivalent``), "baseline", "no day paired with equal".  The
+    ``equal`` row is the baseline (``d = 0``, verdict ``equivalent``, reason ``baseline``).
+    The ``oracle`` row (hindsight optimum, not a tradable strategy; ``role = "oracle"``) is
+    judged by the same rule: it says whether any saving was available at all.  A strategy
+    without a single day paired with ``equal`` has no verdict (missing).
 
 References
 ----------
@@ -51,6 +55,8 @@ Annals of Statistics 17(3), 1217-1241.
 Hall, P., Horowitz, J. L. and Jing, B.-Y. (1995). On blocking rules for the bootstrap with
 dependent data. Biometrika 82(3), 561-574.
 Lahiri, S. N. (2003). Resampling Methods for Dependent Data. Springer.
+Politis, D. N. and White, H. (2004). Automatic block-length selection for the dependent
+bootstrap. Econometric Reviews 23(1), 53-70.
 """
 
 from __future__ import annotations
@@ -243,7 +249,7 @@ def block_bootstrap_ci(
 
     Returns
     -------
-    (low, high) : tuple of ndarray, shape (k,) (scalars' arrays of shape () for 1-D input)
+    (low, high) : tuple of ndarray, shape (k,), or of float for 1-D ``differences``
         ``mean + quantiles(alpha/2, 1 - alpha/2)`` of the resampled means centred at their
         average; widened if needed to contain the mean.  NaN for a column with fewer than
         two values.
@@ -280,7 +286,7 @@ def block_bootstrap_ci(
         low[j] = min(mean + q_low, mean)
         high[j] = max(mean + q_high, mean)
     if vector:
-        return low.reshape(()), high.reshape(())
+        return float(low[0]), float(high[0])
     return low, high
 
 

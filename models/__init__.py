@@ -1,7 +1,14 @@
 """Order-book snapshots, walking the book, and impact models fitted from them."""
 
 from .book_model import BookImpact
-from .book_walk import DEFAULT_BEYOND_DEPTH_BPS, WalkResult, side_sign, walk_levels
+from .book_walk import (
+    DEFAULT_BEYOND_DEPTH_BPS,
+    WalkResult,
+    beyond_depth_tail,
+    marginal_offset,
+    side_sign,
+    walk_levels,
+)
 from .errors import (
     DataError,
     InfeasibleProblemError,
@@ -32,8 +39,10 @@ __all__ = [
     "PowerLawImpact",
     "TradeallocError",
     "WalkResult",
+    "beyond_depth_tail",
     "fit_impact_model",
     "load_model",
+    "marginal_offset",
     "regular_session_starts",
     "side_sign",
     "walk_levels",

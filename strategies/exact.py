@@ -14,8 +14,10 @@ lower_t, upper_t); the total is nondecreasing in lambda, so lambda is found by a
   solve in mu;
 * power law in general (h > 0 or per-interval delta): bracketing and safeguarded Newton on lambda,
   vectorised over the batch, to machine precision;
-* book (piecewise-linear cost): take the cheapest shares across all intervals and levels after
-  pre-filling the lower bounds and capping each interval at its upper bound.
+* book (piecewise-linear cost with a quadratic beyond-depth tail): take the cheapest shares
+  across all intervals, levels and tails after pre-filling the lower bounds and capping each
+  interval at its upper bound; the tails' marginal prices rise linearly, so the multiplier is
+  found exactly on the sorted events (level prices, tail starts and ends) of the total supply.
 
 All solvers finish with a first-order correction that puts the last ulp-level residual of the
 total on the free intervals, so every row sums to S to machine precision.
@@ -29,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from models.book_walk import beyond_depth_tail
 from models.errors import InfeasibleProblemError, InvalidParameterError
 
 __all__ = [
@@ -38,6 +41,8 @@ __all__ = [
     "waterfill_linear",
     "waterfill_power",
     "waterfill_book",
+    "book_pieces",
+    "book_tail_slope",
     "project_capped_simplex",
 ]
 
@@ -396,7 +401,13 @@ def waterfill_power(
 
 
 def book_pieces(offsets, sizes, reference_mid, beyond_depth_bps):
-    """Marginal price pieces of walking books: prices and depths, beyond-depth tail included.
+    """Marginal price pieces of walking books: the levels, then the start of the tail.
+
+    The visible levels are flat pieces (price = the level's offset, depth = its size).  The
+    last piece is the beyond-depth tail of :mod:`models.book_walk`: it starts at the deepest
+    offset with unlimited depth, and its marginal price rises with the slope given by
+    :func:`book_tail_slope` (pass it as ``tail_slope`` to :func:`waterfill_book`; without
+    it the tail would be flat at the deepest offset).
 
     Parameters
     ----------
@@ -406,51 +417,112 @@ def book_pieces(offsets, sizes, reference_mid, beyond_depth_bps):
     sizes : ndarray, shape (..., N, L)
         Displayed shares per level.
     reference_mid : ndarray, shape (..., N)
-        Mid in dollars, for the beyond-depth penalty.
+        Mid in dollars, for the floor of the tail's slope.
     beyond_depth_bps : float
-        Beyond-depth penalty in basis points of the mid (as in models.book_walk).
+        Floor of the tail's slope in basis points of the mid per visible depth (as in
+        models.book_walk).
 
     Returns
     -------
     prices : ndarray, shape (..., N, L + 1)
-        Marginal price of each piece in dollars per share (+inf for empty levels).
+        Marginal price of each piece in dollars per share (+inf for empty levels); the last
+        is the marginal price where the tail starts (the deepest offset).
     depth : ndarray, shape (..., N, L + 1)
-        Shares available in each piece (+inf for the beyond-depth tail).
+        Shares available in each piece (+inf for the tail).
     """
     offsets = np.asarray(offsets, dtype=float)
     sizes = np.asarray(sizes, dtype=float)
-    mid = np.asarray(reference_mid, dtype=float)
     finite = np.isfinite(offsets) & (sizes > 0)
     sz = np.where(finite, sizes, 0.0)
-    off = np.where(finite, offsets, 0.0)
-    last = np.clip(finite.sum(axis=-1) - 1, 0, None)
-    deepest = np.take_along_axis(off, last[..., None], axis=-1)[..., 0]
-    beyond = deepest + beyond_depth_bps * 1e-4 * mid
-    prices = np.concatenate([np.where(finite, offsets, np.inf), beyond[..., None]], axis=-1)
-    depth = np.concatenate([sz, np.full(beyond.shape + (1,), np.inf)], axis=-1)
+    _, deepest, _ = beyond_depth_tail(offsets, sizes, reference_mid, beyond_depth_bps)
+    prices = np.concatenate([np.where(finite, offsets, np.inf), deepest[..., None]], axis=-1)
+    depth = np.concatenate([sz, np.full(deepest.shape + (1,), np.inf)], axis=-1)
     return prices, depth
 
 
-def _book_chunk(prices, depth, s, lo, up):
+def book_tail_slope(offsets, sizes, reference_mid, beyond_depth_bps) -> np.ndarray:
+    """Slope of the beyond-depth tail of books, dollars per share per share, shape (..., N).
+
+    Same arguments as :func:`book_pieces`; see :func:`models.book_walk.beyond_depth_tail`.
+    """
+    return beyond_depth_tail(offsets, sizes, reference_mid, beyond_depth_bps)[2]
+
+
+def _book_chunk(prices, depth, slope, s, lo, up):
+    """Cheapest shares over flat pieces and linear-price tails, for (b, n, p) rows.
+
+    The total supply at a marginal price lambda, G(lambda), is piecewise linear: flat
+    pieces add a jump at their price, a tail with slope k > 0 adds a ramp of 1/k shares per
+    dollar between the prices at which it reaches the lower and the upper bound.  The
+    events (jumps, ramp starts and ends) are sorted and G is accumulated over them, so
+    lambda is found exactly on the segment where G reaches S; pieces priced exactly lambda
+    are then filled in order of interval until the total is S.
+    """
     b, n, p = prices.shape
     start = np.concatenate([np.zeros((b, n, 1)), np.cumsum(depth, axis=-1)[..., :-1]], axis=-1)
     hi = np.minimum(start + depth, up[..., None])
     cap = np.clip(hi - np.maximum(start, lo[..., None]), 0.0, None)
+    ramp = slope > 0  # (b, n): the last piece is a rising tail, not a flat piece
+    cap[..., -1] = np.where(ramp, 0.0, cap[..., -1])
+    tail_p, tail_v = prices[..., -1], start[..., -1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rate = np.where(ramp & np.isfinite(slope), 1.0 / np.where(ramp, slope, 1.0), 0.0)
+        e_lo = np.maximum(lo - tail_v, 0.0)
+        e_hi = up - tail_v
+        live = ramp & (rate > 0) & (e_hi > e_lo)
+        a = np.where(live, tail_p + slope * e_lo, np.inf)
+        b_end = np.where(live, tail_p + slope * e_hi, np.inf)
+    rate = np.where(live, rate, 0.0)
+
     flat_p = prices.reshape(b, n * p)
     flat_c = cap.reshape(b, n * p)
-    order = np.argsort(flat_p, axis=-1, kind="stable")
-    c_sorted = np.take_along_axis(flat_c, order, axis=-1)
-    before = np.concatenate([np.zeros((b, 1)), np.cumsum(c_sorted, axis=-1)[:, :-1]], axis=-1)
-    need = (s - lo.sum(axis=-1))[:, None]
-    take = np.minimum(np.maximum(need - before, 0.0), c_sorted)
-    out = np.empty_like(take)
-    np.put_along_axis(out, order, take, axis=-1)
-    x = lo + out.reshape(b, n, p).sum(axis=-1)
-    return np.clip(x, lo, up)
+    pos = np.concatenate([flat_p, a, b_end], axis=-1)
+    jump = np.concatenate([flat_c, np.zeros((b, 2 * n))], axis=-1)
+    d_rate = np.concatenate(
+        [np.zeros((b, n * p)), rate, -np.where(np.isfinite(b_end), rate, 0)], -1
+    )
+    order = np.argsort(pos, axis=-1, kind="stable")
+    pos_s = np.take_along_axis(pos, order, axis=-1)
+    jump_s = np.take_along_axis(jump, order, axis=-1)
+    rate_after = np.cumsum(np.take_along_axis(d_rate, order, axis=-1), axis=-1)
+    with np.errstate(invalid="ignore"):
+        gap = np.diff(pos_s, axis=-1)
+        inc = np.where(rate_after[:, :-1] > 0, rate_after[:, :-1] * gap, 0.0)
+    inc = np.where(np.isnan(inc), np.inf, inc)
+    need = s - lo.sum(axis=-1)
+    g_after = np.cumsum(jump_s, axis=-1)
+    g_after[:, 1:] += np.cumsum(inc, axis=-1)
+    j = np.minimum((g_after < need[:, None]).sum(axis=-1), 2 * n + n * p - 1)
+    rows = np.arange(b)
+    jm = np.maximum(j - 1, 0)
+    # Supply just below the events at j (exclusive sums: a flat tail may hold +inf shares).
+    g_before = np.where(j > 0, g_after[rows, jm] + inc[rows, np.minimum(jm, inc.shape[1] - 1)], 0)
+    r_prev = np.where(j > 0, rate_after[rows, jm], 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        inside = (j > 0) & (g_before >= need) & (r_prev > 0)
+        lam = np.where(
+            inside,
+            pos_s[rows, jm] + (need - g_after[rows, jm]) / np.where(r_prev > 0, r_prev, 1.0),
+            pos_s[rows, j],
+        )
+    lam_ = lam[:, None]
+    with np.errstate(invalid="ignore"):
+        base = np.where(prices < lam_[..., None], cap, 0.0).sum(axis=-1)
+        base += np.where(live, rate * np.clip(lam_ - a, 0.0, b_end - a), 0.0)
+    rest = need - base.sum(axis=-1)
+    at = np.where(prices == lam_[..., None], cap, 0.0).reshape(b, n * p)
+    before = np.concatenate([np.zeros((b, 1)), np.cumsum(at, axis=-1)[:, :-1]], axis=-1)
+    take = np.clip(rest[:, None] - before, 0.0, at).reshape(b, n, p).sum(axis=-1)
+    x = np.clip(lo + base + take, lo, up)
+    # Rounding of lambda inside a ramp: the residual goes to the tails on their ramp.
+    on_ramp = live & (lam_ > a) & (lam_ < b_end)
+    return _fix_total(x, s, lo, up, np.where(on_ramp, rate, 0.0))
 
 
-def waterfill_book(prices, depth, total_shares, lower=None, upper=None) -> np.ndarray:
-    """Exact optimum for piecewise-linear (book) costs: the cheapest S shares overall.
+def waterfill_book(
+    prices, depth, total_shares, lower=None, upper=None, tail_slope=None
+) -> np.ndarray:
+    """Exact optimum for book costs: the cheapest S shares overall, tails included.
 
     Parameters
     ----------
@@ -460,12 +532,19 @@ def waterfill_book(prices, depth, total_shares, lower=None, upper=None) -> np.nd
         Shares available in each piece (+inf allowed for the last).
     total_shares, lower, upper
         As in :func:`waterfill_piecewise_linear`.
+    tail_slope : None or ndarray, shape (N,) or (B, N)
+        Slope in dollars per share per share of the last piece of each interval: its marginal
+        price is ``prices[..., -1] + tail_slope * e`` for its e-th share, without a depth limit
+        (the beyond-depth tail of :func:`book_pieces`).  0 or None: the last piece is flat
+        with its ``depth``.
 
     Returns
     -------
     ndarray of shape (B, N)
         Optimal schedule in shares: lower bounds pre-filled from each interval's cheapest
-        levels, then the remaining shares from the globally cheapest pieces within the caps.
+        levels, then the remaining shares from the globally cheapest pieces and tails within
+        the caps (exact: the tails make the cost quadratic past the visible depth, and the
+        multiplier is solved in closed form on its segment).
     """
     prices = np.asarray(prices, dtype=float)
     depth = np.asarray(depth, dtype=float)
@@ -477,11 +556,18 @@ def waterfill_book(prices, depth, total_shares, lower=None, upper=None) -> np.nd
     b = s.shape[0]
     prices = np.broadcast_to(prices, (b,) + prices.shape[1:])
     depth = np.broadcast_to(depth, (b,) + depth.shape[1:])
-    rows = max(1, _BOOK_CHUNK_ELEMENTS // max(1, prices.shape[1] * prices.shape[2]))
+    slope = np.zeros((b, n)) if tail_slope is None else np.asarray(tail_slope, dtype=float)
+    if slope.shape[-1] != n or slope.ndim > 2 or np.any(np.isnan(slope)) or np.any(slope < 0):
+        raise InvalidParameterError(
+            f"tail_slope must be >= 0 with shape ({n},) or ({b}, {n}); got shape {slope.shape}"
+        )
+    slope = np.broadcast_to(slope, (b, n))
+    rows = max(1, _BOOK_CHUNK_ELEMENTS // max(1, prices.shape[1] * (prices.shape[2] + 2)))
     parts = [
         _book_chunk(
             prices[i : i + rows],
             depth[i : i + rows],
+            slope[i : i + rows],
             s[i : i + rows],
             lo[i : i + rows],
             up[i : i + rows],
@@ -553,7 +639,8 @@ def solve_exact_batch(model, total_shares, lower=None, upper=None) -> np.ndarray
         padded = [_pad_pieces(p, q, width) for p, q in pieces]
         prices = np.stack([p for p, _ in padded])
         depth = np.stack([q for _, q in padded])
-        return waterfill_book(prices, depth, total_shares, lower, upper)
+        slope = np.stack([m.tail_slope for m in models])
+        return waterfill_book(prices, depth, total_shares, lower, upper, tail_slope=slope)
     raise InvalidParameterError(f"model kind must be 'linear', 'power' or 'book'; got {kind!r}")
 
 

@@ -11,13 +11,15 @@ from .book_walk import (
 )
 from .errors import (
     DataError,
+    FitWarning,
     InfeasibleProblemError,
     InvalidParameterError,
     InvalidTypeError,
     NotFittedError,
     TradeallocError,
+    TradeallocWarning,
 )
-from .fitting import fit_impact_model
+from .fitting import PerDayFit, fit_impact_model, fit_per_day
 from .impact import ImpactModel
 from .impact_base import BaseImpact, load_model
 from .linear import LinearImpact
@@ -30,17 +32,21 @@ __all__ = [
     "BookSnapshots",
     "DEFAULT_BEYOND_DEPTH_BPS",
     "DataError",
+    "FitWarning",
     "ImpactModel",
     "InfeasibleProblemError",
     "InvalidParameterError",
     "InvalidTypeError",
     "LinearImpact",
+    "PerDayFit",
     "NotFittedError",
     "PowerLawImpact",
     "TradeallocError",
+    "TradeallocWarning",
     "WalkResult",
     "beyond_depth_tail",
     "fit_impact_model",
+    "fit_per_day",
     "load_model",
     "marginal_offset",
     "regular_session_starts",

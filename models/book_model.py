@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -14,6 +14,7 @@ from .errors import DataError, InvalidParameterError, InvalidTypeError
 from .impact_base import (
     BaseImpact,
     check_diagnostics,
+    check_fit_info,
     check_price_levels,
     check_shares,
     check_side,
@@ -66,6 +67,8 @@ class BookImpact(BaseImpact):
         visible depth's worth of shares past the deepest level; finite and >= 0.
     diagnostics : DataFrame, optional
         Per-interval diagnostics (one row per interval).
+    fit_info : dict, optional (keyword only)
+        Model-level fit report (see :func:`models.fitting.fit_impact_model`).
 
     Raises
     ------
@@ -82,6 +85,7 @@ class BookImpact(BaseImpact):
     side: str = "buy"
     beyond_depth_bps: float = DEFAULT_BEYOND_DEPTH_BPS
     diagnostics: pd.DataFrame | None = None
+    fit_info: dict[str, Any] | None = field(default=None, kw_only=True)
 
     def __post_init__(self) -> None:
         offsets = _level_array("offsets", self.offsets)
@@ -147,6 +151,7 @@ class BookImpact(BaseImpact):
         object.__setattr__(self, "beyond_depth_bps", float(bps))
         object.__setattr__(self, "side", check_side(self.side))
         object.__setattr__(self, "diagnostics", check_diagnostics(self.diagnostics, n))
+        object.__setattr__(self, "fit_info", check_fit_info(self.fit_info))
 
     # ------------------------------------------------------------------ derived values
     @property

@@ -26,10 +26,11 @@ Method (DESIGN.md units):
    * ``power``: s = h + alpha x**delta; for a given delta, (h, alpha) is linear least
      squares.  ``delta='pooled'`` (default): one exponent for all intervals, maximising the
      profile likelihood sum_t n_t log RSS_t(delta) (each interval has its own noise
-     variance) by a grid scan over [0.05, 3] and Brent's bounded search on the bracket;
-     alpha and h per interval.  ``delta='per_interval'``: each interval's own exponent
-     minimising its RSS, by the grid scan then a vectorised golden-section search (both
-     converge to the minimum within the grid bracket: guaranteed, no step can leave it).
+     variance) by a grid scan over [0.05, 3] and Brent's method on the bracket of the best
+     grid point; alpha and h per interval.  ``delta='per_interval'``: each interval's own
+     exponent minimising its RSS, by the same grid scan and Brent's method vectorised over
+     intervals (parabolic steps safeguarded by golden sections: the bracket always holds a
+     minimum and shrinks geometrically, so convergence is guaranteed).
      A per-interval exponent is poorly identified on a few days of books (on FROG it hits
      the bounds, with alpha near 0, in many minutes), hence the pooled default;
    * ``book``: :meth:`BookImpact.from_snapshots` (median book shape).
@@ -63,7 +64,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import minimize_scalar
 
 from .book_model import BookImpact
 from .book_walk import DEFAULT_BEYOND_DEPTH_BPS, side_sign, walk_levels
@@ -133,9 +133,8 @@ DELTA_BOUNDS = (0.05, 3.0)
 _GRIDS = ("levels", "uniform")
 _DROP_MODES = ("auto", "none")
 _DELTA_GRID_POINTS = 13
-_GOLDEN_ITERATIONS = 24
-_LOG_DELTA_XTOL = 1e-6
-_INV_PHI = (np.sqrt(5.0) - 1.0) / 2.0
+_BRENT_ITERATIONS = 60
+_LOG_DELTA_XTOL = 1e-7  # absolute, on log(delta): delta to about 1e-7 relative
 _MIN_SCREEN_DAYS = 3
 
 
@@ -163,7 +162,15 @@ def _observations(books, side, grid, grid_points, beyond_depth_bps, exclude_repa
         x = visible[..., None] * (np.arange(1, grid_points + 1) / grid_points)
         valid = np.broadcast_to((visible > 0)[..., None], x.shape)
     x = np.where(valid, x, 0.0)
-    y = walk_levels(px, sz, books.mid, x, side, beyond_depth_bps).slippage
+    if grid == "levels":
+        # At each level's cumulative depth the walk's cost is the running sum of size times
+        # offset: no need to walk the book once per grid size.
+        sign = side_sign(side)
+        off = np.where(present, sign * (px - books.mid[..., None]), 0.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            y = np.cumsum(sz0 * off, axis=-1) / np.where(valid, x, 1.0)
+    else:
+        y = walk_levels(px, sz, books.mid, x, side, beyond_depth_bps).slippage
     valid = valid & np.isfinite(y)
     if exclude_repaired:
         valid = valid & ~books.repaired[..., None]
@@ -254,36 +261,47 @@ def _smooth(kernel, stat: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------- profiled least squares
 @dataclass(frozen=True, eq=False)
 class _Problem:
-    """Scaled observations and the delta-free statistics of one fit."""
+    """Scaled observations and the delta-free statistics of one fit.
 
-    u: np.ndarray  # (N, D, K) sizes / scale (1 where w = 0)
-    logu: np.ndarray  # (N, D, K)
-    y: np.ndarray  # (N, D, K) slippage net of a fixed intercept
-    w: np.ndarray  # (N, D, K)
+    Observation arrays are (N, M) with M = D * K (days times grid sizes, day-major), so
+    every reduction runs along the last, contiguous axis.
+    """
+
+    u: np.ndarray  # (N, M) sizes / scale (1 where w = 0)
+    logu: np.ndarray  # (N, M)
+    y: np.ndarray  # (N, M) slippage net of a fixed intercept (0 where w = 0)
+    w: np.ndarray  # (N, M)
+    days: int
     h_mode: str
     kernel: np.ndarray | None
     s0: np.ndarray  # (N,) smoothed observation count
     sy: np.ndarray  # (N,)
     syy: np.ndarray  # (N,) (within-day for per_day)
-    nd: np.ndarray  # (N, D) per-day counts (per_day only)
-    syd: np.ndarray  # (N, D) per-day sums of y (per_day only)
+    nd: np.ndarray  # (N, D) per-day counts
+    inv_nd: np.ndarray  # (N, D) 1 / counts (0 for a day without observations)
+    syd: np.ndarray  # (N, D) per-day sums of y
     days_t: np.ndarray  # (N,) smoothed number of days with observations
+
+    def per_day(self, a: np.ndarray) -> np.ndarray:
+        """Sums over each day's grid sizes: (N, ..., M) -> (N, ..., D)."""
+        return a.reshape(a.shape[:-1] + (self.days, -1)).sum(axis=-1)
 
 
 def _problem(obs: _Obs, scale: float, h_mode: str, kernel) -> _Problem:
-    w = obs.w
-    u = np.where(w > 0, obs.x / scale, 1.0)
+    n, days, k = obs.w.shape
+    w = obs.w.reshape(n, days * k)
+    u = np.where(w > 0, obs.x.reshape(n, -1) / scale, 1.0)
     y = obs.y - (obs.half_spread[..., None] if h_mode == "half_spread" else 0.0)
-    y = np.where(w > 0, y, 0.0)
-    nd = w.sum(axis=2)
-    syd = y.sum(axis=2)
+    y = np.where(w > 0, y.reshape(n, -1), 0.0)
+    nd = obs.w.sum(axis=2)
+    syd = y.reshape(n, days, k).sum(axis=2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        inv_nd = np.where(nd > 0, 1.0 / np.where(nd > 0, nd, 1.0), 0.0)
     s0 = _smooth(kernel, nd.sum(axis=1))
     sy = _smooth(kernel, syd.sum(axis=1))
-    syy_raw = (y * y).sum(axis=(1, 2))
+    syy_raw = np.einsum("nm,nm->n", y, y)
     if h_mode == "per_day":
-        with np.errstate(invalid="ignore", divide="ignore"):
-            between = np.where(nd > 0, syd * syd / np.where(nd > 0, nd, 1.0), 0.0).sum(axis=1)
-        syy = _smooth(kernel, syy_raw - between)
+        syy = _smooth(kernel, syy_raw - (syd * syd * inv_nd).sum(axis=1))
     else:
         syy = _smooth(kernel, syy_raw)
     days_t = _smooth(kernel, (nd > 0).sum(axis=1).astype(float))
@@ -292,15 +310,24 @@ def _problem(obs: _Obs, scale: float, h_mode: str, kernel) -> _Problem:
         logu=np.log(u),
         y=y,
         w=w,
+        days=days,
         h_mode=h_mode,
         kernel=kernel,
         s0=s0,
         sy=sy,
         syy=syy,
         nd=nd,
+        inv_nd=inv_nd,
         syd=syd,
         days_t=days_t,
     )
+
+
+def _powers(p: _Problem, delta: np.ndarray) -> np.ndarray:
+    """z = u**delta for exponents (N, G): shape (N, G, M)."""
+    if np.all(delta == 1.0):
+        return np.broadcast_to(p.u[:, None, :], (p.u.shape[0], delta.shape[1], p.u.shape[1]))
+    return np.exp(delta[:, :, None] * p.logu[:, None, :])
 
 
 def _profile(p: _Problem, delta: np.ndarray):
@@ -310,20 +337,24 @@ def _profile(p: _Problem, delta: np.ndarray):
     intercepts for per_day, 0 when fixed), the slope, the residual sum of squares and
     whether the intercept is estimated (False where h = 'fit' hits its bound h >= 0).
     """
-    if np.all(delta == 1.0):
-        z = p.u[..., None]
-    else:
-        z = np.exp(p.logu[..., None] * delta[:, None, None, :])
-    wz = p.w[..., None] * z  # (N, D, K, G)
-    szd = wz.sum(axis=2)  # (N, D, G)
-    szz_raw = (wz * z).sum(axis=(1, 2))
-    szy_raw = np.einsum("ndkg,ndk->ng", wz, p.y)
-    sz = _smooth(p.kernel, szd.sum(axis=1))
+    if delta.shape[1] > 1:
+        # One candidate at a time: (N, M) temporaries stay in cache, where (N, G, M) ones
+        # cost ten times more in page faults than in arithmetic.
+        parts = [_profile_one(p, delta[:, g : g + 1]) for g in range(delta.shape[1])]
+        return tuple(np.concatenate(q, axis=1) for q in zip(*parts, strict=True))
+    return _profile_one(p, delta)
+
+
+def _profile_one(p: _Problem, delta: np.ndarray):
+    z = _powers(p, delta)
+    wz = z * p.w[:, None, :]
+    szy_raw = np.einsum("ngm,nm->ng", z, p.y)
+    szz_raw = np.einsum("ngm,ngm->ng", wz, z)
     if p.h_mode == "per_day":
-        with np.errstate(invalid="ignore", divide="ignore"):
-            inv_n = np.where(p.nd > 0, 1.0 / np.where(p.nd > 0, p.nd, 1.0), 0.0)[..., None]
-        szz = _smooth(p.kernel, szz_raw - (szd * szd * inv_n).sum(axis=1))
-        szy = _smooth(p.kernel, szy_raw - (szd * p.syd[..., None] * inv_n).sum(axis=1))
+        szd = p.per_day(wz)  # (N, G, D)
+        sz = _smooth(p.kernel, szd.sum(axis=-1))
+        szz = _smooth(p.kernel, szz_raw - np.einsum("ngd,ngd,nd->ng", szd, szd, p.inv_nd))
+        szy = _smooth(p.kernel, szy_raw - np.einsum("ngd,nd,nd->ng", szd, p.syd, p.inv_nd))
         with np.errstate(invalid="ignore", divide="ignore"):
             b = szy / szz
             a = (p.sy[:, None] - b * sz) / p.s0[:, None]
@@ -332,6 +363,7 @@ def _profile(p: _Problem, delta: np.ndarray):
     szz = _smooth(p.kernel, szz_raw)
     szy = _smooth(p.kernel, szy_raw)
     if p.h_mode == "fit":
+        sz = _smooth(p.kernel, wz.sum(axis=-1))
         return _solve_two(p.s0[:, None], sz, szz, p.sy[:, None], szy, p.syy[:, None])
     with np.errstate(invalid="ignore", divide="ignore"):
         b = szy / szz
@@ -366,30 +398,89 @@ def _rss_finite(rss):
     return np.where(np.isfinite(rss), rss, np.inf)
 
 
+_CGOLD = 0.5 * (3.0 - np.sqrt(5.0))
+
+
+def _brent(f, a, b, x, fx, xtol: float = _LOG_DELTA_XTOL, max_iter: int = _BRENT_ITERATIONS):
+    """Brent's minimisation (1973), vectorised over rows: x in [a, b] minimising f.
+
+    ``f`` maps an (R,) array of abscissae to (R,) values; ``x`` (R,) is a starting point
+    inside [a, b] with value ``fx``.  Each iteration takes a parabolic step through the
+    three best points when it falls inside the bracket and shrinks it fast enough, and a
+    golden-section step otherwise, so the bracket always holds a local minimum and
+    shrinks at least geometrically: convergence is guaranteed, superlinear near a smooth
+    minimum.  One evaluation of ``f`` per iteration for all rows.
+    """
+    w, v, fw, fv = x.copy(), x.copy(), fx.copy(), fx.copy()
+    d = np.zeros_like(x)
+    e = np.zeros_like(x)
+    for _ in range(max_iter):
+        xm = 0.5 * (a + b)
+        tol1 = xtol + 1e-9 * np.abs(x)
+        tol2 = 2.0 * tol1
+        done = np.abs(x - xm) <= tol2 - 0.5 * (b - a)
+        if np.all(done):
+            break
+        # Parabola through (v, fv), (w, fw), (x, fx).
+        r = (x - w) * (fx - fv)
+        q = (x - v) * (fx - fw)
+        pnum = (x - v) * q - (x - w) * r
+        q = 2.0 * (q - r)
+        pnum = np.where(q > 0, -pnum, pnum)
+        q = np.abs(q)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            para = (
+                (np.abs(e) > tol1)
+                & (np.abs(pnum) < np.abs(0.5 * q * e))
+                & (pnum > q * (a - x))
+                & (pnum < q * (b - x))
+            )
+            step = np.where(para, pnum / np.where(q != 0, q, 1.0), 0.0)
+        u_try = x + step
+        near_edge = para & (((u_try - a) < tol2) | ((b - u_try) < tol2))
+        step = np.where(near_edge, np.where(xm >= x, tol1, -tol1), step)
+        e_gold = np.where(x >= xm, a - x, b - x)
+        e = np.where(para, d, e_gold)
+        d = np.where(para, step, _CGOLD * e_gold)
+        u = x + np.where(np.abs(d) >= tol1, d, np.where(d >= 0, tol1, -tol1))
+        u = np.where(done, x, u)
+        fu = f(u)
+        better = (fu <= fx) & ~done
+        worse = ~better & ~done
+        a = np.where(better & (u >= x), x, np.where(worse & (u < x), u, a))
+        b = np.where(better & (u < x), x, np.where(worse & (u >= x), u, b))
+        upd_w = worse & ((fu <= fw) | (w == x))
+        upd_v = worse & ~upd_w & ((fu <= fv) | (v == x) | (v == w))
+        v, fv = (
+            np.where(better | upd_w, w, np.where(upd_v, u, v)),
+            np.where(better | upd_w, fw, np.where(upd_v, fu, fv)),
+        )
+        w, fw = (
+            np.where(better, x, np.where(upd_w, u, w)),
+            np.where(better, fx, np.where(upd_w, fu, fw)),
+        )
+        x, fx = np.where(better, u, x), np.where(better, fu, fx)
+    return x
+
+
+def _grid_start(grid, values):
+    """Bracket [a, b] around the best grid point of each row, the point and its value."""
+    best = np.argmin(values, axis=-1)
+    a, b = _bracket(grid, best)
+    return a, b, grid[best], np.take_along_axis(values, best[..., None], axis=-1)[..., 0]
+
+
 def _delta_per_interval(p: _Problem) -> np.ndarray:
-    """Each interval's exponent: grid scan, then golden section on log(delta), vectorised."""
+    """Each interval's exponent: grid scan, then Brent's method on log(delta), vectorised."""
     n = p.u.shape[0]
     grid = _log_delta_grid()
-    rss = _profile(p, np.broadcast_to(np.exp(grid), (n, grid.size)))[2]
-    lo, hi = _bracket(grid, np.argmin(_rss_finite(rss), axis=1))
-    c = hi - _INV_PHI * (hi - lo)
-    d = lo + _INV_PHI * (hi - lo)
-    both = _rss_finite(_profile(p, np.exp(np.stack([c, d], axis=1)))[2])
-    fc, fd = both[:, 0], both[:, 1]
-    # One new evaluation per iteration: the other interior point is kept.
-    for _ in range(_GOLDEN_ITERATIONS):
-        left = ~(fd < fc)  # minimum in [lo, d]
-        hi = np.where(left, d, hi)
-        lo = np.where(left, lo, c)
-        new = np.where(left, hi - _INV_PHI * (hi - lo), lo + _INV_PHI * (hi - lo))
-        f_new = _rss_finite(_profile(p, np.exp(new)[:, None])[2][:, 0])
-        c, d, fc, fd = (
-            np.where(left, new, d),
-            np.where(left, c, new),
-            np.where(left, f_new, fd),
-            np.where(left, fc, f_new),
-        )
-    return np.exp(0.5 * (lo + hi))
+    rss = _rss_finite(_profile(p, np.broadcast_to(np.exp(grid), (n, grid.size)))[2])
+    a, b, x, fx = _grid_start(grid, rss)
+
+    def f(log_delta):
+        return _rss_finite(_profile(p, np.exp(log_delta)[:, None])[2][:, 0])
+
+    return np.exp(_brent(f, a, b, x, fx))
 
 
 def _delta_pooled(p: _Problem, use: np.ndarray) -> float:
@@ -405,39 +496,40 @@ def _delta_pooled(p: _Problem, use: np.ndarray) -> float:
 
     n = p.u.shape[0]
     scan = objective(_profile(p, np.broadcast_to(np.exp(grid), (n, grid.size)))[2][use])
-    best = int(np.argmin(np.where(np.isfinite(scan), scan, np.inf)))
-    lo, hi = _bracket(grid, np.array(best))
-    if lo == hi:
-        return float(np.exp(lo))
+    a, b, x, fx = _grid_start(grid, np.where(np.isfinite(scan), scan, np.inf)[None])
 
     def f(log_delta):
-        rss = _profile(p, np.full((n, 1), np.exp(log_delta)))[2][use]
-        return float(objective(rss)[0])
+        rss = _profile(p, np.full((n, 1), np.exp(log_delta[0])))[2][use]
+        return objective(rss)
 
-    # Brent's method: parabolic steps safeguarded by golden sections, within the bracket.
-    res = minimize_scalar(
-        f, bounds=(float(lo), float(hi)), method="bounded", options={"xatol": _LOG_DELTA_XTOL}
-    )
-    return float(np.exp(res.x))
+    return float(np.exp(_brent(f, a, b, x, fx)[0]))
 
 
 # ---------------------------------------------------------------------- uncertainty
 def _cross_products(p: _Problem, delta: np.ndarray, b: np.ndarray, with_a: bool):
-    """Per-interval J'J over columns [a?, b, delta] (within-day for per_day), (N, P, P)."""
-    z = np.exp(p.logu * delta[:, None, None])
-    cols = [z, b[:, None, None] * z * p.logu]
-    if with_a:
-        cols.insert(0, np.ones_like(z))
-    jac = np.stack(cols, axis=-1)  # (N, D, K, P)
-    wj = p.w[..., None] * jac
-    m = np.einsum("ndkp,ndkq->npq", wj, jac)
+    """Per-interval J'J over columns [a?, b, delta] (within-day for per_day), (N, P, P).
+
+    Columns: 1 (the intercept), z = u**delta (the slope b) and b z log(u) (delta), from
+    their weighted sums per day.
+    """
+    z = _powers(p, delta[:, None])[:, 0]
+    wz = p.w * z
+    wzl = wz * p.logu
+    s_zz = np.einsum("nm,nm->n", wz, z)
+    s_zzl = np.einsum("nm,nm->n", wzl, z)
+    s_zzll = np.einsum("nm,nm->n", wzl, z * p.logu)
+    m_bd = np.stack([np.stack([s_zz, b * s_zzl], -1), np.stack([b * s_zzl, b * b * s_zzll], -1)], 1)
+    col_d = np.stack([p.per_day(wz), b[:, None] * p.per_day(wzl)], axis=1)  # (N, 2, D)
     if p.h_mode == "per_day":
-        sums = wj.sum(axis=2)  # (N, D, P)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            inv_n = np.where(p.nd > 0, 1.0 / np.where(p.nd > 0, p.nd, 1.0), 0.0)
-        m = m - np.einsum("ndp,ndq,nd->npq", sums, sums, inv_n)
-    means = np.einsum("ndkp->np", wj)
-    return _smooth(p.kernel, m), _smooth(p.kernel, means)
+        m_bd = m_bd - np.einsum("npd,nqd,nd->npq", col_d, col_d, p.inv_nd)
+    if with_a:
+        sums = col_d.sum(axis=-1)  # (N, 2)
+        count = p.nd.sum(axis=1)[:, None, None]
+        top = np.concatenate([count, sums[:, None, :]], axis=2)
+        m = np.concatenate([top, np.concatenate([sums[:, :, None], m_bd], axis=2)], axis=1)
+    else:
+        m = m_bd
+    return _smooth(p.kernel, m)
 
 
 def _safe_inv(m: np.ndarray) -> np.ndarray:
@@ -461,7 +553,7 @@ def _uncertainty(p, a, b, delta, a_free, sigma2, delta_mode, use):
     """
     n = b.shape[0]
     with_a = p.h_mode == "fit"
-    m, _ = _cross_products(p, delta, b, with_a)
+    m = _cross_products(p, delta, b, with_a)
     nan = np.full(n, np.nan)
     if with_a:
         # Intercepts at their bound h = 0 are not estimated: replace their row and column.
@@ -719,10 +811,10 @@ def _fit_scaled(obs: _Obs, opts: _Options, scale: float) -> _Fit:
     )
     if opts.h_mode == "per_day":
         # h = mean(y) - b mean(z): the grand mean is orthogonal to the within-day fit.
-        z = np.exp(p.logu * delta[:, None, None])
+        wz = p.w * _powers(p, delta[:, None])[:, 0]
         with np.errstate(invalid="ignore", divide="ignore"):
-            zbar = _smooth(kernel, (p.w * z).sum(axis=(1, 2))) / p.s0
-            zl = _smooth(kernel, (p.w * z * p.logu).sum(axis=(1, 2))) / p.s0
+            zbar = _smooth(kernel, wz.sum(axis=-1)) / p.s0
+            zl = _smooth(kernel, np.einsum("nm,nm->n", wz, p.logu)) / p.s0
         g_d = b * zl
         var_h = (
             sigma2 / p.s0

@@ -369,11 +369,17 @@ def test_power_newton_converges_fast_on_extreme_exponents(monkeypatch):
     real = exact._power_inverse
     monkeypatch.setattr(exact, "_power_inverse", lambda *a: calls.append(1) or real(*a))
     for upper in (None, rng.uniform(200, 900, n)):
-        calls.clear()
-        x = solve_exact(model, 100_000.0, upper=upper)
-        assert len(calls) < 40
-        assert x.sum() == pytest.approx(100_000.0, rel=1e-14)
         up = np.full(n, np.inf) if upper is None else upper
+        # The single-problem path (1-D Newton) and the batch path (vectorised Newton).
+        x1, n_eval = exact._power_1d(alpha, delta, model.h, 100_000.0, np.zeros(n), up)
+        assert n_eval < 40
+        calls.clear()
+        xb = solve_exact_batch(model, [100_000.0, 100_000.0], upper=upper)
+        assert 0 < len(calls) < 40
+        np.testing.assert_allclose(xb[0], x1, rtol=1e-9, atol=1e-9)
+        x = solve_exact(model, 100_000.0, upper=upper)
+        np.testing.assert_array_equal(x, x1)
+        assert x.sum() == pytest.approx(100_000.0, rel=1e-14)
         free = (x > 1e-9) & (x < up - 1e-9)
         mc = model.marginal_cost(x)
         # KKT: one multiplier on the free intervals, no cheaper capacity left elsewhere.
@@ -381,3 +387,28 @@ def test_power_newton_converges_fast_on_extreme_exponents(monkeypatch):
         assert np.allclose(mc[free], lam, rtol=1e-9)
         assert np.all(mc[x <= 1e-9] >= lam * (1 - 1e-9))
         assert np.all(mc[x >= up - 1e-9] <= lam * (1 + 1e-9))
+
+
+@settings(max_examples=60, **SETTINGS)
+@given(
+    seed=hst.integers(0, 2**32 - 1),
+    n=hst.integers(1, 390),
+    one_delta=hst.booleans(),
+    bind=hst.booleans(),
+)
+def test_power_single_path_equals_batch_path(seed, n, one_delta, bind):
+    # Two independent implementations of the same KKT solve (1-D loop and vectorised batch).
+    rng = np.random.default_rng(seed)
+    s = float(rng.uniform(1e3, 1e6))
+    delta = 0.5 if one_delta else rng.uniform(0.2, 2.0, n)
+    model = PowerLawImpact(
+        alpha=rng.uniform(1e-5, 1e-2, n), delta=delta, h=rng.uniform(0.001, 0.03, n)
+    )
+    lo, up = _bounds(rng, n, s, bind)
+    x = solve_exact(model, s, lo, up)
+    ref = solve_exact_batch(model, s, lo, up)[0]
+    assert x.sum() == pytest.approx(s, rel=1e-13)
+    lo_ = np.zeros(n) if lo is None else lo
+    up_ = np.full(n, np.inf) if up is None else up
+    assert np.all(x >= lo_) and np.all(x <= up_)
+    np.testing.assert_allclose(x, ref, rtol=1e-8, atol=1e-9 * s)

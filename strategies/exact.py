@@ -408,8 +408,9 @@ def _power_1d(alpha, delta, h, s: float, lo, up, max_iter: int = 500):
             resid_before = (resid_before[1], resid)
             step = math.nan
             if 0 < gp < math.inf and 0 < total < math.inf and not slow:
-                # Newton on log(total) against log(lambda).
-                step = lam * math.exp(-math.log(total / s) * total / (lam * gp))
+                # Newton on log(total) against log(lambda); a huge step is left to bisection.
+                log_step = -math.log(total / s) * total / (lam * gp)
+                step = lam * math.exp(log_step) if log_step < 700.0 else math.inf
             if not lam_lo < step < lam_hi:
                 if lam_hi == math.inf:
                     step = 2.0 * lam
@@ -459,8 +460,16 @@ def waterfill_power(
     h_a = np.asarray(h, dtype=float)
     if np.all(h_a == 0) and np.ptp(delta_a) == 0:
         d = float(delta_a.ravel()[0])
-        k = (alpha * (1.0 + d)) ** (-1.0 / d)
-        return waterfill_piecewise_linear(k, np.zeros_like(k), total_shares, lower, upper)
+        # Scaled per row by min(alpha)^(1/delta), a constant absorbed by mu.
+        with np.errstate(over="ignore", under="ignore"):
+            k = (alpha / alpha.min(axis=-1, keepdims=True)) ** (-1.0 / d)
+        # With tiny exponents the scaled slopes can still leave the floating-point range
+        # (alpha over many decades, delta near 0.05): the Newton path below handles those.
+        if np.all(np.isfinite(k) & (k > 0)):
+            x = waterfill_piecewise_linear(k, np.zeros_like(k), total_shares, lower, upper)
+            s_rows = np.broadcast_to(np.atleast_1d(np.asarray(total_shares, float)), x.shape[:1])
+            if np.all(np.abs(x.sum(axis=-1) - s_rows) <= 1e-9 * s_rows):
+                return x
     s, lo, up = _broadcast_problem(total_shares, lower, upper, n, alpha.shape[0])
     b = s.shape[0]
     alpha = np.broadcast_to(alpha, (b, n))
@@ -824,7 +833,10 @@ def _single_slopes(model):
         # x = (lambda / (alpha (1 + delta)))^(1/delta): k is scaled by min(alpha)^(1/delta), a
         # constant absorbed by mu, so that small alphas and deltas cannot overflow.
         alpha = model.alpha
-        k = (alpha / np.minimum.reduce(alpha)) ** (-1.0 / d)
+        with np.errstate(over="ignore", under="ignore"):
+            k = (alpha / np.minimum.reduce(alpha)) ** (-1.0 / d)
+        if not np.all(np.isfinite(k) & (k > 0)):
+            return None  # out of floating-point range: the Newton path handles it
         return k, np.zeros(k.shape)
     return None
 
@@ -882,4 +894,8 @@ def solve_exact(model, total_shares, lower=None, upper=None, *, validate: bool =
     if x is None:
         k, c = _single_slopes(model)  # fresh: the fixing passes overwrote them
         x = _breakpoints(k[None], (-c / k)[None], np.array([s]), lo[None], up[None])[0]
+    if model.kind == "power" and not abs(float(np.add.reduce(x)) - s) <= 1e-9 * s:
+        # Slopes spanning hundreds of decades (tiny delta, alpha over many decades) lose the
+        # total in the closed form: the Newton path has no such limit.
+        return _power_1d(model.alpha, model.delta, model.h, s, lo, up)[0]
     return x

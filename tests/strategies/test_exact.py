@@ -412,3 +412,21 @@ def test_power_single_path_equals_batch_path(seed, n, one_delta, bind):
     up_ = np.full(n, np.inf) if up is None else up
     assert np.all(x >= lo_) and np.all(x <= up_)
     np.testing.assert_allclose(x, ref, rtol=1e-8, atol=1e-9 * s)
+
+
+def test_power_tiny_exponent_over_many_decades_of_alpha():
+    # (alpha / min alpha)^(-1/delta) spans hundreds of decades at delta = 0.05: the closed
+    # form loses the total there, and both paths fall back to Newton (found by a stress run).
+    rng = np.random.default_rng(845)
+    n = 130
+    alpha = 10 ** rng.uniform(-12, -1, n)
+    model = PowerLawImpact(alpha=alpha, delta=0.0516)
+    s = 8124.8
+    up = rng.uniform(0.3, 3, n) * s / n
+    up *= max(1.0, 1.2 * s / up.sum())
+    x = solve_exact(model, s, upper=up)
+    xb = solve_exact_batch(model, s, upper=up)[0]
+    assert x.sum() == pytest.approx(s, rel=1e-12) and xb.sum() == pytest.approx(s, rel=1e-12)
+    assert np.all(x <= up)
+    np.testing.assert_allclose(x, xb, rtol=1e-8, atol=1e-9 * s)
+    assert _kkt_gap(model, x, np.zeros(n), up) < 1e-8

@@ -287,21 +287,38 @@ def test_pooled_exponent_standard_errors_match_the_joint_least_squares():
     assert model.fit_info["delta_stderr"] == pytest.approx(se[-1], rel=1e-4)
 
 
-def test_per_day_linear_standard_errors_match_the_dummy_regression():
-    books, (off, sz), _ = _noisy_books(seed=7)
-    model = fit_impact_model(books, "linear", h="per_day")
+@pytest.mark.parametrize("h", ["per_day", "fit", "half_spread"])
+def test_linear_standard_errors_match_the_textbook_regression(h):
+    # Reference: ordinary least squares with numpy on the design of each mode (day dummies,
+    # a constant, or none after subtracting the half spread), sigma^2 = RSS / (n - p).
+    books, (off, sz), hs = _noisy_books(seed=7)
+    model = fit_impact_model(books, "linear", h=h)
     x, y = _slippage_points(off, sz)
     days, n, levels = x.shape
     for t in range(n):
-        design = np.column_stack([np.repeat(np.eye(days), levels, axis=0), x[:, t].ravel()])
-        coef, *_ = np.linalg.lstsq(design, y[:, t].ravel(), rcond=None)
-        resid = y[:, t].ravel() - design @ coef
-        cov = resid @ resid / (resid.size - days - 1) * np.linalg.inv(design.T @ design)
-        mean_intercept = np.r_[np.full(days, 1.0 / days), 0.0]
+        target = y[:, t].ravel()
+        if h == "per_day":
+            design = np.column_stack([np.repeat(np.eye(days), levels, axis=0), x[:, t].ravel()])
+            h_weights = np.r_[np.full(days, 1.0 / days), 0.0]  # h is the mean day intercept
+        elif h == "fit":
+            design = np.column_stack([np.ones(days * levels), x[:, t].ravel()])
+            h_weights = np.array([1.0, 0.0])
+        else:
+            design = x[:, t].ravel()[:, None]
+            target = target - np.repeat(hs[:, t], levels)
+            h_weights = None
+        coef, *_ = np.linalg.lstsq(design, target, rcond=None)
+        resid = target - design @ coef
+        dof = resid.size - design.shape[1]
+        cov = resid @ resid / dof * np.linalg.inv(design.T @ design)
+        np.testing.assert_allclose(model.beta[t], coef[-1], rtol=1e-9)
         np.testing.assert_allclose(model.diagnostics["stderr_beta"][t], np.sqrt(cov[-1, -1]))
-        np.testing.assert_allclose(
-            model.diagnostics["stderr_h"][t], np.sqrt(mean_intercept @ cov @ mean_intercept)
-        )
+        if h_weights is None:
+            assert np.isnan(model.diagnostics["stderr_h"][t])
+        else:
+            np.testing.assert_allclose(
+                model.diagnostics["stderr_h"][t], np.sqrt(h_weights @ cov @ h_weights)
+            )
 
 
 # ---------------------------------------------------------------------- bad days

@@ -181,15 +181,16 @@ def _walk_chunk(px, sz, x, mid, sign, bps):
     # from the touch for both sides, so one formula serves buys and sells.
     offset = np.where(finite, sign * (px - mid[..., None]), 0.0)
     depth_before = np.cumsum(sz0, axis=-1) - sz0
-    visible, deepest, slope = _tail_from_offsets(offset, finite, sz0, mid, bps)
+    visible = sz0.sum(axis=-1)
     touch = offset[..., 0]
 
     x_ = x[..., None]
     filled = np.clip(x_ - depth_before[..., None, :], 0.0, sz0[..., None, :])
     excess = np.maximum(x - visible[..., None], 0.0)
-    cost = np.einsum("...kl,...l->...k", filled, offset) + _tail_cost(
-        excess, deepest[..., None], slope[..., None]
-    )
+    cost = np.einsum("...kl,...l->...k", filled, offset)
+    if np.any(excess > 0):
+        _, deepest, slope = _tail_from_offsets(offset, finite, sz0, mid, bps)
+        cost = cost + _tail_cost(excess, deepest[..., None], slope[..., None])
     # An order that fits in the first level fills at the touch: slippage is the touch offset
     # exactly (cost / x would lose it to underflow for vanishingly small orders).
     at_touch = x <= sz0[..., :1]

@@ -916,7 +916,7 @@ def _warn(dropped, info) -> None:
         warnings.warn(
             f"fit_impact_model: dropped {len(dropped)} of {info['days']} training days: {days}",
             FitWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
     filled = info["intervals_filled"]
     if filled:
@@ -926,7 +926,7 @@ def _warn(dropped, info) -> None:
             f"{info['intervals_not_increasing']}); their parameters are interpolated from the "
             "nearest fitted intervals (diagnostics 'filled')",
             FitWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
 
 

@@ -344,7 +344,8 @@ def test_an_extreme_training_day_is_dropped_and_reported():
     # Exactly the fit of the nine other days.
     nine = fit_impact_model(books.select_days(slice(0, 9)), "linear", h="fit")
     np.testing.assert_allclose(model.beta, nine.beta, rtol=1e-12)
-    explicit = fit_impact_model(books, "linear", h="fit", drop_days=[9])
+    with pytest.warns(FitWarning, match=r"2024-01-11 \(dropped by the caller\)"):
+        explicit = fit_impact_model(books, "linear", h="fit", drop_days=[9])
     np.testing.assert_array_equal(explicit.beta, model.beta)
     # Without screening the pooled line is ruined: no interval keeps an increasing fit.
     with pytest.raises(DataError, match="no interval of 30 could be fitted"):

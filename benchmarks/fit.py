@@ -1,24 +1,33 @@
-"""Time to fit impact models on 20 days x 390 intervals x 10 levels (target: < 2 s each).
+"""Time to fit impact models on 20 days x 390 intervals x 10 levels, as ratios to linear.
 
 Synthetic books are built inline with numpy (levels 1-3 ticks apart, lognormal sizes
-with a U-shaped intraday depth profile).  As references measured in the same run, the
-per-interval loops a direct implementation would use: ``numpy.polyfit`` for the linear
-model and ``scipy.optimize.curve_fit`` for the power law.
+with a U-shaped intraday depth profile).  Every time is the best of a few calls, all
+measured in this run: the default linear fit is the unit (power-law fits are reported as
+multiples of it), and the references are the per-interval loops a direct implementation
+would use (``numpy.polyfit``, ``scipy.optimize.curve_fit``) and, when git can read it, the
+power-law fit of commit 8e91906 (per-interval exponent, golden-section search) loaded from
+the repository history.
 
 Run: ``python benchmarks/fit.py``.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import subprocess
+import sys
 import time
+import warnings
+from pathlib import Path
 
 import numpy as np
 from scipy.optimize import curve_fit
 
-from models import BookSnapshots, fit_impact_model, regular_session_starts
+from models import BookSnapshots, fit_impact_model, fit_per_day, regular_session_starts
 
 DAYS, INTERVALS, LEVELS = 20, 390, 10
 TICK = 0.01
+BASELINE_COMMIT = "8e91906"
 
 
 def synthetic_books(seed: int = 0) -> BookSnapshots:
@@ -44,7 +53,7 @@ def synthetic_books(seed: int = 0) -> BookSnapshots:
     )
 
 
-def best_of(fn, repeat: int = 3) -> float:
+def best_of(fn, repeat: int = 5) -> float:
     """Fastest wall time of ``repeat`` calls, seconds."""
     times = []
     for _ in range(repeat):
@@ -75,18 +84,75 @@ def loop_reference(books: BookSnapshots, kind: str) -> float:
     return time.perf_counter() - start
 
 
+def baseline_fit():
+    """``fit_impact_model`` of commit 8e91906, loaded from git history (None if unavailable)."""
+    repo = Path(__file__).resolve().parent.parent
+    try:
+        source = subprocess.run(
+            ["git", "-C", str(repo), "show", f"{BASELINE_COMMIT}:models/fitting.py"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    name = "models._fitting_baseline"
+    spec = importlib.util.spec_from_loader(name, loader=None)
+    module = importlib.util.module_from_spec(spec)
+    module.__package__ = "models"
+    sys.modules[name] = module
+    exec(compile(source, f"{BASELINE_COMMIT}:models/fitting.py", "exec"), module.__dict__)
+    return module.fit_impact_model
+
+
 def main() -> None:
+    warnings.simplefilter("ignore")
     books = synthetic_books()
     print(f"fit_impact_model on {DAYS} days x {INTERVALS} intervals x {LEVELS} levels")
-    for kind in ("linear", "power", "book"):
-        seconds = best_of(lambda kind=kind: fit_impact_model(books, kind))
-        line = f"  {kind:<7s} {seconds:7.3f} s  (target < 2 s: {'ok' if seconds < 2 else 'SLOW'})"
-        if kind != "book":
-            ref = loop_reference(books, kind)
-            line += f"; per-interval loop reference {ref:7.3f} s, speed-up x{ref / seconds:.1f}"
-        print(line)
-    seconds = best_of(lambda: fit_impact_model(books, "power", smoothing=3.0))
-    print(f"  power, smoothing=3 intervals {seconds:7.3f} s")
+    unit = best_of(lambda: fit_impact_model(books, "linear"))
+    cases = [
+        ("linear (h=half_spread, default)", {"kind": "linear"}),
+        ("linear h=fit", {"kind": "linear", "h": "fit"}),
+        ("linear h=per_day", {"kind": "linear", "h": "per_day"}),
+        ("power (pooled delta, default)", {"kind": "power"}),
+        ("power delta=per_interval", {"kind": "power", "delta": "per_interval"}),
+        ("power h=fit, delta=per_interval", {"kind": "power", "h": "fit", "delta": "per_interval"}),
+        ("power h=per_day, pooled delta", {"kind": "power", "h": "per_day"}),
+        ("power, smoothing=3 intervals", {"kind": "power", "smoothing": 3.0}),
+        ("book", {"kind": "book"}),
+    ]
+    times = {}
+    for label, kwargs in cases:
+        times[label] = best_of(lambda kwargs=kwargs: fit_impact_model(books, **kwargs))
+        print(f"  {label:<38s} {1e3 * times[label]:8.1f} ms  ({times[label] / unit:4.1f}x linear)")
+    per_day = best_of(lambda: fit_per_day(books, "power"))
+    label = "fit_per_day power (pooled + each day)"
+    print(f"  {label:<38s} {1e3 * per_day:8.1f} ms  ({per_day / unit:4.1f}x linear)")
+
+    old = baseline_fit()
+    if old is None:
+        print(f"\n(commit {BASELINE_COMMIT} not readable with git: baseline skipped)")
+    else:
+        old_power = best_of(lambda: old(books, "power"), 3)
+        old_linear = best_of(lambda: old(books, "linear"), 3)
+        new_pi = times["power h=fit, delta=per_interval"]
+        print(
+            f"\ncommit {BASELINE_COMMIT}, same books, same run: linear {1e3 * old_linear:.1f} ms, "
+            f"power (h=fit, per-interval delta) {1e3 * old_power:.1f} ms = "
+            f"{old_power / old_linear:.1f}x its linear\n"
+            f"  speed-up of the same power fit now: x{old_power / new_pi:.1f}; "
+            f"of the default power fit (pooled delta): "
+            f"x{old_power / times['power (pooled delta, default)']:.1f}"
+        )
+    for kind in ("linear", "power"):
+        ref = loop_reference(books, kind)
+        label = (
+            "linear (h=half_spread, default)" if kind == "linear" else "power delta=per_interval"
+        )
+        print(
+            f"per-interval loop reference ({'polyfit' if kind == 'linear' else 'curve_fit'}) "
+            f"{ref:7.3f} s; speed-up of {label}: x{ref / times[label]:.1f}"
+        )
 
 
 if __name__ == "__main__":

@@ -4,15 +4,20 @@ Run: python benchmarks/solvers.py [--slsqp-max-n 390] [--repeats 200]
 
 Prints, for N = 390, 1,560 and 23,400 (linear model with h > 0 and participation caps that
 bind): time per solve, objective gap relative to the best reference, and speed ratios; the
-power-law paths and the almgren-chriss risk QP (vs CVXPY on the same QP); then a batch of 10,000
-problems (250 days x 40 sizes), by variable fixing and by the sorted-breakpoint reference. SLSQP is
-skipped above --slsqp-max-n (it takes seconds at N = 390 already and grows superlinearly).
+power-law paths as multiples of the linear solve measured in the same run (and of the power
+solver of commit 8e91906, read from git history) and the almgren-chriss risk QP (vs CVXPY on
+the same QP); then a batch of 10,000 problems (250 days x 40 sizes), by variable fixing and by
+the sorted-breakpoint reference, and the same batch with power laws (h > 0, per-interval
+delta) next to it. SLSQP is skipped above --slsqp-max-n (it takes seconds at N = 390 already
+and grows superlinearly).
 """
 
 from __future__ import annotations
 
 import argparse
+import subprocess
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -27,6 +32,8 @@ from strategies import (
 )
 from strategies.builtin import closed_form_linear
 from strategies.exact import waterfill_linear
+
+BASELINE_COMMIT = "8e91906"
 
 
 def _market(n: int, rng: np.random.Generator):
@@ -123,28 +130,99 @@ def main() -> None:
         f"  sorted-breakpoint reference: {t_ref:.2f} s total "
         f"({1e6 * t_ref / len(totals):.1f} us per problem), max relative difference {diff:.1e}"
     )
+    _power_batch()
+
+
+def _baseline_waterfill_power():
+    """``waterfill_power`` of commit 8e91906 from git history (None if unavailable)."""
+    repo = Path(__file__).resolve().parent.parent
+    try:
+        source = subprocess.run(
+            ["git", "-C", str(repo), "show", f"{BASELINE_COMMIT}:strategies/exact.py"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    namespace: dict = {"__name__": "strategies._exact_baseline"}
+    exec(compile(source, f"{BASELINE_COMMIT}:strategies/exact.py", "exec"), namespace)
+    return namespace["waterfill_power"]
 
 
 def _power_paths(n: int, rng: np.random.Generator, reps: int) -> None:
-    """Power law with binding caps: h = 0 and one delta (fast path) and the general Newton path."""
+    """Power law with binding caps, each path timed next to the linear solve of the same size.
+
+    h = 0 with one delta (closed-form fast path), h > 0 (Newton), and h > 0 with a delta per
+    interval (Newton): the ratio is to ``solve_exact`` on a linear model with h > 0 and the
+    same caps, measured just before; the solver of commit 8e91906 is timed on the same
+    problems when git can read it.
+    """
     t = np.linspace(-1, 1, n)
     volume = 390 / n * 3e4 * (1 + 2 * t**2) * rng.uniform(0.7, 1.3, n)
     alpha = 2e-3 * np.sqrt(n / 390) / (1 + 2 * t**2) * rng.uniform(0.5, 1.5, n)
+    beta = 2e-5 * (n / 390) / (1 + 2 * t**2) * rng.uniform(0.5, 1.5, n)
     cap, s = 0.1 * volume, 0.05 * volume.sum()
+    linear = LinearImpact(beta=beta, h=rng.uniform(0.005, 0.015, n))
+    reps = max(3, reps // 4)
+    t_lin = _time(lambda: solve_exact(linear, s, upper=cap), reps)
+    print(f"  {'linear h>0 (reference)':<27} {1e3 * t_lin:8.3f} ms")
     cases = {
         "power h=0, one delta": PowerLawImpact(alpha=alpha, delta=0.5),
         "power h>0 (Newton)": PowerLawImpact(alpha=alpha, delta=0.5, h=0.01),
         "power per-t delta (Newton)": PowerLawImpact(
-            alpha=alpha, delta=rng.uniform(0.4, 0.7, n), h=0.01
+            alpha=alpha, delta=rng.uniform(0.4, 0.7, n), h=rng.uniform(0.005, 0.015, n)
         ),
     }
+    old = _baseline_waterfill_power()
     for name, model in cases.items():
-        t_solve = _time(lambda: solve_exact(model, s, upper=cap), max(3, reps // 4))  # noqa: B023
+        t_solve = _time(lambda: solve_exact(model, s, upper=cap), reps)  # noqa: B023
         x = solve_exact(model, s, upper=cap)
-        print(
-            f"  {name:<27} {1e3 * t_solve:8.3f} ms   "
+        line = (
+            f"  {name:<27} {1e3 * t_solve:8.3f} ms = {t_solve / t_lin:4.1f}x linear   "
             f"({int(np.sum(x >= cap - 1e-9))} caps bind, sum error {abs(x.sum() - s) / s:.0e})"
         )
+        if old is not None and name != "power h=0, one delta":
+            args = (model.alpha, model.delta, model.h, s)
+            t_old = _time(lambda: old(*args, upper=cap), reps)  # noqa: B023
+            gap = np.abs(old(*args, upper=cap)[0] - x).max() / x.max()
+            line += (
+                f"; {BASELINE_COMMIT}: {1e3 * t_old:.3f} ms = {t_old / t_lin:.1f}x linear "
+                f"(max difference {gap:.0e})"
+            )
+        print(line)
+
+
+def _power_batch() -> None:
+    """A batch of 10,000 power-law problems (h > 0, per-interval delta) next to linear."""
+    n, days, sizes = 390, 250, np.geomspace(0.005, 0.08, 40)
+    rng = np.random.default_rng(7)
+    t = np.linspace(-1, 1, n)
+    pw, lin, caps, totals = [], [], [], []
+    for _ in range(days):
+        volume = 3e4 * (1 + 2 * t**2) * rng.uniform(0.7, 1.3, n)
+        h = rng.uniform(0.005, 0.015, n)
+        p = PowerLawImpact(
+            alpha=2e-3 / (1 + 2 * t**2) * rng.uniform(0.5, 1.5, n),
+            delta=rng.uniform(0.4, 0.7, n),
+            h=h,
+        )
+        m = LinearImpact(beta=2e-5 / (1 + 2 * t**2) * rng.uniform(0.5, 1.5, n), h=h)
+        for f in sizes:
+            pw.append(p)
+            lin.append(m)
+            caps.append(0.1 * volume)
+            totals.append(f * volume.sum())
+    caps, totals = np.stack(caps), np.array(totals)
+    t_lin = _time(lambda: solve_exact_batch(lin, totals, upper=caps), 1)
+    t_pow = _time(lambda: solve_exact_batch(pw, totals, upper=caps), 1)
+    x = solve_exact_batch(pw, totals, upper=caps)
+    err = np.max(np.abs(x.sum(axis=1) - totals) / totals)
+    print(
+        f"\nbatch of {totals.size:,} power-law problems (h > 0, per-interval delta, caps): "
+        f"{t_pow:.2f} s = {t_pow / t_lin:.1f}x the linear batch ({t_lin:.2f} s), "
+        f"max relative total error {err:.1e}"
+    )
 
 
 def _risk_qp(model, problem: AllocationProblem, reps: int) -> None:

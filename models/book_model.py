@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
-from .book_walk import DEFAULT_BEYOND_DEPTH_BPS, side_sign, walk_levels
+from .book_walk import DEFAULT_BEYOND_DEPTH_BPS, beyond_depth_tail, side_sign, walk_levels
 from .errors import DataError, InvalidParameterError, InvalidTypeError
 from .impact_base import (
     BaseImpact,
     check_diagnostics,
+    check_fit_info,
     check_price_levels,
     check_shares,
     check_side,
@@ -43,9 +44,11 @@ class BookImpact(BaseImpact):
 
     The cost c_t(x) is what :func:`models.book_walk.walk_levels` charges a market order of
     x shares against the levels of interval t: piecewise linear and convex in x, with
-    slope equal to each level's offset from the mid.  Beyond the visible depth the
-    remaining shares fill at the deepest offset plus ``beyond_depth_bps`` basis points of
-    ``reference_mid`` (the same policy as :meth:`BookSnapshots.walk`).
+    slope equal to each level's offset from the mid.  Beyond the visible depth V_t the
+    cost continues on the tail of :mod:`models.book_walk` (the rule the market uses too):
+    the marginal cost rises linearly from the deepest offset with slope
+    ``max(L/(L-1) (o_L - o_1), beyond_depth_bps * 1e-4 * reference_mid) / V`` dollars per
+    share per share, so the cost is quadratic there and finite everywhere.
 
     Parameters
     ----------
@@ -56,13 +59,16 @@ class BookImpact(BaseImpact):
     sizes : array_like, shape (N, L)
         Displayed shares per level: > 0 at a level, 0 where it is empty.
     reference_mid : array_like, shape (N,)
-        Mid price in dollars used for the beyond-depth penalty; > 0.
+        Mid price in dollars used for the floor of the beyond-depth slope; > 0.
     side : {'buy', 'sell'}, default 'buy'
         Direction of the orders (offsets are already measured in that direction).
     beyond_depth_bps : float, default 25
-        Beyond-depth penalty in basis points of ``reference_mid``; finite and >= 0.
+        Floor of the beyond-depth tail's price slope: basis points of ``reference_mid`` per
+        visible depth's worth of shares past the deepest level; finite and >= 0.
     diagnostics : DataFrame, optional
         Per-interval diagnostics (one row per interval).
+    fit_info : dict, optional (keyword only)
+        Model-level fit report (see :func:`models.fitting.fit_impact_model`).
 
     Raises
     ------
@@ -79,6 +85,7 @@ class BookImpact(BaseImpact):
     side: str = "buy"
     beyond_depth_bps: float = DEFAULT_BEYOND_DEPTH_BPS
     diagnostics: pd.DataFrame | None = None
+    fit_info: dict[str, Any] | None = field(default=None, kw_only=True)
 
     def __post_init__(self) -> None:
         offsets = _level_array("offsets", self.offsets)
@@ -144,6 +151,7 @@ class BookImpact(BaseImpact):
         object.__setattr__(self, "beyond_depth_bps", float(bps))
         object.__setattr__(self, "side", check_side(self.side))
         object.__setattr__(self, "diagnostics", check_diagnostics(self.diagnostics, n))
+        object.__setattr__(self, "fit_info", check_fit_info(self.fit_info))
 
     # ------------------------------------------------------------------ derived values
     @property
@@ -162,11 +170,26 @@ class BookImpact(BaseImpact):
         return self.sizes.sum(axis=1)
 
     @property
-    def beyond_offset(self) -> np.ndarray:
-        """Offset in dollars per share at which shares beyond the visible depth fill, (N,)."""
-        n_lvl = np.isfinite(self.offsets).sum(axis=1)
-        deepest = self.offsets[np.arange(self.n_intervals), n_lvl - 1]
-        return deepest + self.beyond_depth_bps * 1e-4 * self.reference_mid
+    def deepest_offset(self) -> np.ndarray:
+        """Offset of the deepest displayed level, dollars per share, shape (N,).
+
+        The marginal cost of the first share beyond the visible depth.
+        """
+        return self._tail()[1]
+
+    @property
+    def tail_slope(self) -> np.ndarray:
+        """Slope of the beyond-depth tail, dollars per share per share, shape (N,).
+
+        The marginal cost of the (V + e)-th share is ``deepest_offset + tail_slope * e``
+        (see :mod:`models.book_walk`).
+        """
+        return self._tail()[2]
+
+    def _tail(self):
+        return beyond_depth_tail(
+            self.offsets, self.sizes, self.reference_mid, self.beyond_depth_bps
+        )
 
     def _walk(self, x: np.ndarray):
         # Offsets are already measured in the order's direction, so the book is walked as
@@ -178,7 +201,10 @@ class BookImpact(BaseImpact):
 
     # ------------------------------------------------------------------ evaluation
     def cost(self, x: Any) -> np.ndarray:
-        """Cost in dollars of walking each interval's book with x_t shares, shape (..., N)."""
+        """Cost in dollars of walking each interval's book with x_t shares, shape (..., N).
+
+        Beyond the visible depth the tail of :mod:`models.book_walk` applies.
+        """
         x = check_shares(x, self.n_intervals)
         return self._walk(x).cost[..., 0]
 
@@ -187,45 +213,59 @@ class BookImpact(BaseImpact):
         x = check_shares(x, self.n_intervals)
         return self._walk(x).slippage[..., 0]
 
+    def beyond_shares(self, x: Any) -> np.ndarray:
+        """Shares of x_t filled beyond interval t's visible depth, shape (..., N)."""
+        x = check_shares(x, self.n_intervals)
+        return np.maximum(x - self.visible_depth, 0.0)
+
     def marginal_cost(self, x: Any) -> np.ndarray:
         """Offset of the level that fills the x-th share, dollars per share, shape (..., N).
 
         This is the left derivative of the piecewise-linear cost (the touch offset at
-        x = 0); beyond the visible depth it is :attr:`beyond_offset`.
+        x = 0); beyond the visible depth V it is ``deepest_offset + tail_slope * (x - V)``.
         """
         x = check_shares(x, self.n_intervals)
         cum = np.cumsum(self.sizes, axis=1)
         # Level holding share x: the first whose cumulative depth reaches x.
         idx = (cum < x[..., None]).sum(axis=-1)
-        beyond = self.beyond_offset
-        ext = np.concatenate(
-            [np.where(np.isfinite(self.offsets), self.offsets, beyond[:, None]), beyond[:, None]],
-            axis=1,
+        _, deepest, slope = self._tail()
+        offsets = np.where(np.isfinite(self.offsets), self.offsets, deepest[:, None])
+        ext = np.broadcast_to(
+            np.concatenate([offsets, deepest[:, None]], axis=1), idx.shape + (self.n_levels + 1,)
         )
-        ext = np.broadcast_to(ext, idx.shape + (ext.shape[-1],))
-        return np.take_along_axis(ext, idx[..., None], axis=-1)[..., 0]
+        level = np.take_along_axis(ext, idx[..., None], axis=-1)[..., 0]
+        excess = x - self.visible_depth
+        return np.where(excess > 0, deepest + slope * np.maximum(excess, 0.0), level)
 
     def inverse_marginal(self, lam: Any) -> np.ndarray:
-        """Cumulative depth of the levels whose offset is <= lam, shares, shape (..., N).
+        """Largest x whose marginal cost is <= lam, shares, shape (..., N).
 
-        Infinite where ``lam`` reaches the beyond-depth offset (the tail is unbounded).
+        The cumulative depth of the levels whose offset is <= lam, plus, where lam reaches
+        the deepest offset, the tail's ``(lam - deepest_offset) / tail_slope`` shares
+        (infinite only for a flat tail, ``tail_slope = 0``).
         """
         lam = check_price_levels(lam, self.n_intervals)
         with np.errstate(invalid="ignore"):
             take = self.offsets <= lam[..., None]
         depth = np.where(take, self.sizes, 0.0).sum(axis=-1)
-        return np.where(lam >= self.beyond_offset, np.inf, depth)
+        _, deepest, slope = self._tail()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            tail = np.where(slope > 0, (lam - deepest) / np.where(slope > 0, slope, 1.0), np.inf)
+        return np.where(lam >= deepest, depth + tail, depth)
 
     def parameter_frame(self) -> pd.DataFrame:
-        """Columns ``half_spread`` (touch offset), ``visible_depth``, ``levels``,
-        ``deepest_offset`` (dollars per share), ``reference_mid`` (dollars)."""
+        """Columns ``half_spread`` (touch offset), ``visible_depth`` (shares), ``levels``,
+        ``deepest_offset`` (dollars per share), ``tail_slope`` (dollars per share per share),
+        ``reference_mid`` (dollars)."""
         n_lvl = np.isfinite(self.offsets).sum(axis=1)
+        _, deepest, slope = self._tail()
         return pd.DataFrame(
             {
                 "half_spread": self.offsets[:, 0],
                 "visible_depth": self.visible_depth,
                 "levels": n_lvl,
-                "deepest_offset": self.offsets[np.arange(self.n_intervals), n_lvl - 1],
+                "deepest_offset": deepest,
+                "tail_slope": slope,
                 "reference_mid": self.reference_mid,
             }
         )
@@ -265,7 +305,8 @@ class BookImpact(BaseImpact):
         statistic : {'median', 'mean'}, default 'median'
             How days are combined.
         beyond_depth_bps : float, default 25
-            Beyond-depth penalty of the model, in basis points of the mid.
+            Floor of the model's beyond-depth slope, basis points of the mid per visible
+            depth (see :mod:`models.book_walk`).
 
         Returns
         -------

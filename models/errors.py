@@ -2,7 +2,8 @@
 
 All errors caused by user input derive from :class:`TradeallocError` and from
 ``ValueError`` or ``TypeError``, so callers can catch one root while the CLI
-prints them as a single line and exits with code 2.
+prints them as a single line and exits with code 2.  Warnings derive from
+:class:`TradeallocWarning` (a ``UserWarning``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ __all__ = [
     "InfeasibleProblemError",
     "DataError",
     "NotFittedError",
+    "TradeallocWarning",
+    "FitWarning",
 ]
 
 
@@ -39,3 +42,15 @@ class DataError(InvalidParameterError):
 
 class NotFittedError(TradeallocError, AttributeError):
     """A model was used before ``fit`` was called."""
+
+
+class TradeallocWarning(UserWarning):
+    """Root of every warning tradealloc issues on purpose."""
+
+
+class FitWarning(TradeallocWarning):
+    """A fit went through with a caveat: training days dropped, minutes not fittable.
+
+    The message is one line naming how many days or minutes and why; the same counts are
+    in the fitted model's ``fit_info``.
+    """

@@ -149,6 +149,21 @@ def check_diagnostics(diagnostics: Any, n_intervals: int) -> pd.DataFrame | None
     return out
 
 
+def check_fit_info(fit_info: Any) -> dict[str, Any] | None:
+    """Validate a model-level fit report: None or a dict with string keys.
+
+    Returns a JSON-ready copy (numpy values converted, NaN as None), so the model's JSON
+    round-trips it exactly.
+    """
+    if fit_info is None:
+        return None
+    if not isinstance(fit_info, dict) or not all(isinstance(k, str) for k in fit_info):
+        raise InvalidTypeError(
+            f"fit_info must be a dict with str keys or None; got {type(fit_info).__name__}"
+        )
+    return _json_ready(fit_info)
+
+
 def check_shares(x: Any, n_intervals: int, name: str = "x") -> np.ndarray:
     """Validate order sizes: finite, >= 0, shape (..., N) (a scalar is broadcast to (N,)).
 
@@ -213,15 +228,18 @@ def _nan_array(values: Any) -> np.ndarray:
 class BaseImpact(ABC):
     """Abstract impact model c_t(x) over the N intervals of a trading day.
 
-    Subclasses are frozen dataclasses with a ``side`` field (``'buy'`` or ``'sell'``) and a
-    ``diagnostics`` field (per-interval fit diagnostics or None), a class attribute ``kind``,
-    and the methods below.  All evaluation methods take ``x`` of shape (..., N) shares, so
+    Subclasses are frozen dataclasses with a ``side`` field (``'buy'`` or ``'sell'``), a
+    ``diagnostics`` field (per-interval fit diagnostics or None), a keyword-only ``fit_info``
+    field (the model-level fit report of :func:`models.fitting.fit_impact_model`: days used
+    and dropped, minutes filled, R^2 and delta summaries; or None), a class attribute
+    ``kind``, and the methods below.  All evaluation methods take ``x`` of shape (..., N) shares, so
     many schedules are evaluated at once.
     """
 
     kind: ClassVar[str]
     side: str
     diagnostics: pd.DataFrame | None
+    fit_info: dict[str, Any] | None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -289,10 +307,10 @@ class BaseImpact(ABC):
     # ------------------------------------------------------------------ serialisation
     @abstractmethod
     def _params_dict(self) -> dict[str, Any]:
-        """Constructor keyword arguments other than ``side`` and ``diagnostics``."""
+        """Constructor keyword arguments other than ``side``, ``diagnostics``, ``fit_info``."""
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready description: ``kind``, ``side``, ``params`` and ``diagnostics``.
+        """JSON-ready description: ``kind``, ``side``, ``params``, ``diagnostics``, ``fit_info``.
 
         NaN values are stored as None.  :meth:`from_dict` rebuilds an equal model.
         """
@@ -310,6 +328,7 @@ class BaseImpact(ABC):
                 "side": self.side,
                 "params": self._params_dict(),
                 "diagnostics": diag,
+                "fit_info": self.fit_info,
             }
         )
 
@@ -348,15 +367,22 @@ class BaseImpact(ABC):
                     data[col] = pd.Series(values).astype(dtype).to_numpy()
             diagnostics = pd.DataFrame(data, columns=raw["columns"])
         return target._from_params(
-            dict(d["params"]), side=d.get("side", "buy"), diagnostics=diagnostics
+            dict(d["params"]),
+            side=d.get("side", "buy"),
+            diagnostics=diagnostics,
+            fit_info=d.get("fit_info"),
         )
 
     @classmethod
     def _from_params(
-        cls, params: dict[str, Any], side: str, diagnostics: pd.DataFrame | None
+        cls,
+        params: dict[str, Any],
+        side: str,
+        diagnostics: pd.DataFrame | None,
+        fit_info: dict[str, Any] | None = None,
     ) -> BaseImpact:
         nan_safe = {k: (_nan_array(v) if isinstance(v, list) else v) for k, v in params.items()}
-        return cls(**nan_safe, side=side, diagnostics=diagnostics)
+        return cls(**nan_safe, side=side, diagnostics=diagnostics, fit_info=fit_info)
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the model as JSON, atomically (temporary file in the same folder, renamed).

@@ -11,6 +11,7 @@ import pandas as pd
 from .impact_base import (
     BaseImpact,
     check_diagnostics,
+    check_fit_info,
     check_price_levels,
     check_shares,
     check_side,
@@ -41,6 +42,8 @@ class LinearImpact(BaseImpact):
     diagnostics : DataFrame, optional
         Per-interval fit diagnostics (one row per interval), as produced by
         :func:`models.fitting.fit_impact_model`.
+    fit_info : dict, optional (keyword only)
+        Model-level fit report (see :func:`models.fitting.fit_impact_model`).
     n_intervals : int, optional (keyword only)
         Number of intervals N; required when ``beta`` and ``h`` are both scalars.
 
@@ -57,6 +60,7 @@ class LinearImpact(BaseImpact):
     side: str = "buy"
     diagnostics: pd.DataFrame | None = None
     n_intervals: int | None = field(default=None, kw_only=True)
+    fit_info: dict[str, Any] | None = field(default=None, kw_only=True)
 
     def __post_init__(self) -> None:
         n = resolve_n_intervals(self.n_intervals, beta=self.beta, h=self.h)
@@ -64,6 +68,7 @@ class LinearImpact(BaseImpact):
         object.__setattr__(self, "h", interval_array("h", self.h, n, lower=0))
         object.__setattr__(self, "side", check_side(self.side))
         object.__setattr__(self, "diagnostics", check_diagnostics(self.diagnostics, n))
+        object.__setattr__(self, "fit_info", check_fit_info(self.fit_info))
         object.__setattr__(self, "n_intervals", n)
 
     def cost(self, x: Any) -> np.ndarray:

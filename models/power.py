@@ -11,6 +11,7 @@ import pandas as pd
 from .impact_base import (
     BaseImpact,
     check_diagnostics,
+    check_fit_info,
     check_price_levels,
     check_shares,
     check_side,
@@ -41,6 +42,8 @@ class PowerLawImpact(BaseImpact):
         Direction of the orders the model prices.
     diagnostics : DataFrame, optional
         Per-interval fit diagnostics (one row per interval).
+    fit_info : dict, optional (keyword only)
+        Model-level fit report (see :func:`models.fitting.fit_impact_model`).
     n_intervals : int, optional (keyword only)
         Number of intervals N; required when every parameter is a scalar.
 
@@ -59,6 +62,7 @@ class PowerLawImpact(BaseImpact):
     side: str = "buy"
     diagnostics: pd.DataFrame | None = None
     n_intervals: int | None = field(default=None, kw_only=True)
+    fit_info: dict[str, Any] | None = field(default=None, kw_only=True)
 
     def __post_init__(self) -> None:
         n = resolve_n_intervals(self.n_intervals, alpha=self.alpha, delta=self.delta, h=self.h)
@@ -71,6 +75,7 @@ class PowerLawImpact(BaseImpact):
         object.__setattr__(self, "h", interval_array("h", self.h, n, lower=0))
         object.__setattr__(self, "side", check_side(self.side))
         object.__setattr__(self, "diagnostics", check_diagnostics(self.diagnostics, n))
+        object.__setattr__(self, "fit_info", check_fit_info(self.fit_info))
         object.__setattr__(self, "n_intervals", n)
 
     def cost(self, x: Any) -> np.ndarray:

@@ -15,6 +15,15 @@ replayed (or synthetic) book, on top of which two effects of the order itself ap
   ``permanent_impact`` dollars per share in the trade direction (up for buys, down for
   sells): prices at t are shifted by ``sign * gamma * sum_{s<t} x_s``.
 
+Beyond the visible depth the walk continues on the tail of :mod:`models.book_walk`: the
+marginal price rises from the deepest level at the book's own depth density, and at least
+by ``beyond_depth_bps`` basis points of the mid per visible depth's worth of shares (the
+rule :class:`models.BookImpact` plans with).  The tail is defined on the replayed,
+unshifted book and its mid: a permanent shift moves every price and the mid together, so
+every offset from the mid, the tail's included, is unchanged and the impact cost needs no
+correction for it.  Under transient impact the consumed depth D_t counts against the
+visible depth first, so a child order after earlier ones reaches the tail sooner.
+
 Costs, in dollars:
 
 * impact cost -- fills versus the interval's own (permanently shifted) mid, what an impact
@@ -64,7 +73,10 @@ class Realization:
         arrival_mid)`` for a buy (sign flipped for a sell), dollars.
     exhausted : ndarray of bool
         True where the child order went beyond the visible depth left by earlier child
-        orders (the beyond-depth penalty applied).
+        orders (part of it filled on the beyond-depth tail).
+    beyond_shares : ndarray
+        Shares of each child order filled beyond the visible depth (on the tail), shares;
+        under transient impact, beyond the depth left by earlier child orders.
     arrival_mid : float
         Mid of the first snapshot of the day, dollars.
     side : str
@@ -78,6 +90,7 @@ class Realization:
     impact_cost_usd: np.ndarray
     shortfall_usd: np.ndarray
     exhausted: np.ndarray
+    beyond_shares: np.ndarray
     arrival_mid: float
     side: str
     day: int
@@ -101,6 +114,16 @@ class Realization:
     def exhausted_intervals(self) -> np.ndarray | int:
         """Number of intervals whose child order went beyond the visible depth."""
         return self.exhausted.sum(axis=-1)
+
+    @property
+    def beyond_depth_share(self) -> np.ndarray | float:
+        """Fraction of the shares traded over the day that filled beyond the visible depth.
+
+        NaN for an empty schedule.
+        """
+        total = self.total_shares
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(total > 0, self.beyond_shares.sum(axis=-1) / total, np.nan)
 
     @property
     def impact_bps(self) -> np.ndarray | float:
@@ -135,8 +158,8 @@ class Market:
         Permanent price move per share traded, dollars per share, applied to all later
         intervals in the trade direction.
     beyond_depth_bps : float, default 25
-        Shares beyond the visible depth fill at the deepest visible price moved away from
-        the touch by this many basis points of the mid (see :mod:`models.book_walk`).
+        Floor of the beyond-depth tail's price slope: basis points of the mid per visible
+        depth's worth of shares past the deepest level (see :mod:`models.book_walk`).
 
     Raises
     ------
@@ -257,26 +280,21 @@ class Market:
             cost_after, cost_before = both.cost.T[:k], both.cost.T[k:]
             exhausted_after = both.exhausted.T[:k]
             impact = cost_after - cost_before
-            excess = np.maximum((consumed + x2) - sz.sum(axis=-1), 0.0) - np.maximum(
-                consumed - sz.sum(axis=-1), 0.0
-            )
+            beyond = both.beyond_shares.T[:k] - both.beyond_shares.T[k:]
         else:
             after = walk_levels(px, sz, mid, x2.T, side, self.beyond_depth_bps)
             impact = after.cost.T
             exhausted_after = after.exhausted.T
-            excess = np.maximum(x2 - sz.sum(axis=-1), 0.0)
+            beyond = after.beyond_shares.T
 
         own_mid = np.broadcast_to(mid, x2.shape)
         gamma = self.permanent_impact
         if gamma > 0.0:
             traded_before = np.zeros_like(x2)
             traded_before[:, 1:] = np.cumsum(x2, axis=-1)[:, :-1]
-            shift = sign * gamma * traded_before  # dollars, (K, N)
-            own_mid = own_mid + shift
             # Shifting every price and the mid together leaves the offsets from the mid,
-            # hence the walk, unchanged; only the beyond-depth penalty, quoted in basis
-            # points of the mid, moves with the mid.
-            impact = impact + excess * (self.beyond_depth_bps * 1e-4) * shift
+            # hence the walk and its tail (defined on the unshifted book), unchanged.
+            own_mid = own_mid + sign * gamma * traded_before
 
         traded = x2 > 0
         exhausted = exhausted_after & traded
@@ -295,6 +313,7 @@ class Market:
             impact_cost_usd=out(impact),
             shortfall_usd=out(shortfall),
             exhausted=out(exhausted),
+            beyond_shares=out(np.where(traded, beyond, 0.0)),
             arrival_mid=arrival_mid,
             side=side,
             day=day,

@@ -12,10 +12,13 @@ lower_t, upper_t); the total is nondecreasing in lambda, so lambda is found by a
 * power law with h = 0 and one delta: x_t = clip(k_t * mu, lower, upper) with
   mu = lambda^(1/delta), k_t = (alpha_t (1 + delta))^(-1/delta): the same exact piecewise-linear
   solve in mu;
-* power law in general (h > 0 or per-interval delta): bracketing and safeguarded Newton on lambda,
-  vectorised over the batch, to machine precision;
-* book (piecewise-linear cost): take the cheapest shares across all intervals and levels after
-  pre-filling the lower bounds and capping each interval at its upper bound.
+* power law in general (h > 0 or per-interval delta): bracketing and safeguarded Newton on lambda
+  from the closed form of the one-exponent, one-intercept problem, vectorised over the batch
+  (a lean 1-D loop for a single problem), to machine precision;
+* book (piecewise-linear cost with a quadratic beyond-depth tail): take the cheapest shares
+  across all intervals, levels and tails after pre-filling the lower bounds and capping each
+  interval at its upper bound; the tails' marginal prices rise linearly, so the multiplier is
+  found exactly on the sorted events (level prices, tail starts and ends) of the total supply.
 
 All solvers finish with a first-order correction that puts the last ulp-level residual of the
 total on the free intervals, so every row sums to S to machine precision.
@@ -29,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from models.book_walk import beyond_depth_tail
 from models.errors import InfeasibleProblemError, InvalidParameterError
 
 __all__ = [
@@ -38,6 +42,8 @@ __all__ = [
     "waterfill_linear",
     "waterfill_power",
     "waterfill_book",
+    "book_pieces",
+    "book_tail_slope",
     "project_capped_simplex",
 ]
 
@@ -311,6 +317,120 @@ def _power_inverse(lam, h, a, inv_d, lo, up):
     return x, np.nan_to_num(dx, nan=0.0, posinf=0.0)
 
 
+def _power_start(a, d, h, s):
+    """Closed-form multiplier of the problem with one exponent and one intercept (the row
+    means) and no bounds: a starting point a few Newton steps from the root.  Shapes (B, N)
+    or (N,); returns (B,) or a float (NaN where it is not finite)."""
+    n = a.shape[-1]
+    d_bar = np.add.reduce(d, axis=-1) / n
+    h_bar = np.add.reduce(h, axis=-1) / n
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        inv = np.add.reduce(a ** (-1.0 / np.expand_dims(d_bar, -1)), axis=-1)
+        lam = h_bar + (s / inv) ** d_bar
+    return np.where(np.isfinite(lam), lam, np.nan)
+
+
+def _power_1d(alpha, delta, h, s: float, lo, up, max_iter: int = 500):
+    """Exact optimum of one power-law problem with h > 0 or per-interval exponents.
+
+    Safeguarded Newton on the multiplier lambda, in log-log coordinates (exact in one step
+    for a pure power law), from the closed form of :func:`_power_start`; the bracket
+    [lambda_lo, lambda_hi] holds the root at every step (lambda_lo = min h_t, where the total
+    is at most S; lambda_hi from the first lambda whose total exceeds S, doubled while
+    unknown) and a bisection replaces any step that leaves it or fails to halve the
+    residual within two steps: convergence is guaranteed, typically in 3-5 evaluations of
+    N powers.  1-D arrays and in-place ufuncs: a few microseconds per evaluation.
+
+    Returns
+    -------
+    x : ndarray (N,)
+        Optimal schedule in shares, summing to S to machine precision.
+    n_eval : int
+        Evaluations of the total (for tests).
+    """
+    n = alpha.shape[0]
+    add = np.add.reduce
+    a = alpha * (1.0 + delta)
+    inv_a = 1.0 / a
+    p = 1.0 / delta
+    if np.ptp(p) == 0:
+        p = float(p[0])  # a scalar exponent takes numpy's faster power loop
+    # At lambda = min h every interval is at its lower bound: the total is at most S.
+    lam_lo = float(np.minimum.reduce(h))
+    lam_hi = math.inf
+    eps = np.finfo(float).eps
+    sum_tol = 8 * n * eps * s
+    # Skip the clipping that cannot bind (x >= 0 always; no caps): fewer passes over N.
+    has_lo = bool(np.maximum.reduce(lo) > 0)
+    has_up = bool(np.minimum.reduce(up) < math.inf)
+    r = np.empty(n)
+    x = np.empty(n)
+    dx = np.zeros(n)
+    resid_before = (math.inf, math.inf)
+    n_eval = 0
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        # Start: the closed form with one exponent and one intercept (the means), no bounds.
+        d_bar = float(add(delta)) / n
+        lam = float(add(h)) / n + (s / float(add(a ** (-1.0 / d_bar)))) ** d_bar
+        if not lam_lo < lam < math.inf:
+            lam = lam_lo + 1.0 if lam_lo > 0 else 1.0
+        while n_eval < max_iter:
+            n_eval += 1
+            np.subtract(lam, h, out=r)
+            np.maximum(r, 0.0, out=r)
+            np.multiply(r, inv_a, out=x)
+            np.power(x, p, out=x)
+            if has_lo:
+                np.maximum(x, lo, out=x)
+            if has_up:
+                np.minimum(x, up, out=x)
+            g = float(add(x)) - s
+            # d x_t / d lambda = x_t / (delta_t (lambda - h_t)) where x_t is inside its bounds
+            # (also the weights of the final correction).
+            free = r > 0
+            if has_lo:
+                free &= x > lo
+            if has_up:
+                free &= x < up
+            dx.fill(0.0)
+            np.divide(x, r, out=dx, where=free)
+            dx *= p
+            if abs(g) <= sum_tol or (lam_hi < math.inf and lam_hi - lam_lo <= 4 * eps * lam_hi):
+                break
+            if g > 0:
+                lam_hi = lam
+            else:
+                lam_lo = lam
+            gp = float(add(dx))
+            total = g + s
+            resid = abs(g)
+            slow = resid > 0.5 * resid_before[0]
+            resid_before = (resid_before[1], resid)
+            step = math.nan
+            if 0 < gp < math.inf and 0 < total < math.inf and not slow:
+                # Newton on log(total) against log(lambda); a huge step is left to bisection.
+                log_step = -math.log(total / s) * total / (lam * gp)
+                step = lam * math.exp(log_step) if log_step < 700.0 else math.inf
+            if not lam_lo < step < lam_hi:
+                if lam_hi == math.inf:
+                    step = 2.0 * lam
+                elif lam_lo > 0 and lam_hi > 4 * lam_lo:
+                    step = math.sqrt(lam_lo * lam_hi)
+                else:
+                    step = 0.5 * (lam_lo + lam_hi)
+            lam = step
+    # The last ulp-level residual of the total goes to the free intervals.
+    resid = s - float(add(x))
+    weight = float(add(dx))
+    if resid != 0 and 0 < weight < math.inf:
+        x += (resid / weight) * dx
+        if has_lo:
+            np.maximum(x, lo, out=x)
+        if has_up:
+            np.minimum(x, up, out=x)
+    return x, n_eval
+
+
 def waterfill_power(
     alpha, delta, h, total_shares, lower=None, upper=None, max_iter: int = 200
 ) -> np.ndarray:
@@ -340,8 +460,16 @@ def waterfill_power(
     h_a = np.asarray(h, dtype=float)
     if np.all(h_a == 0) and np.ptp(delta_a) == 0:
         d = float(delta_a.ravel()[0])
-        k = (alpha * (1.0 + d)) ** (-1.0 / d)
-        return waterfill_piecewise_linear(k, np.zeros_like(k), total_shares, lower, upper)
+        # Scaled per row by min(alpha)^(1/delta), a constant absorbed by mu.
+        with np.errstate(over="ignore", under="ignore"):
+            k = (alpha / alpha.min(axis=-1, keepdims=True)) ** (-1.0 / d)
+        # With tiny exponents the scaled slopes can still leave the floating-point range
+        # (alpha over many decades, delta near 0.05): the Newton path below handles those.
+        if np.all(np.isfinite(k) & (k > 0)):
+            x = waterfill_piecewise_linear(k, np.zeros_like(k), total_shares, lower, upper)
+            s_rows = np.broadcast_to(np.atleast_1d(np.asarray(total_shares, float)), x.shape[:1])
+            if np.all(np.abs(x.sum(axis=-1) - s_rows) <= 1e-9 * s_rows):
+                return x
     s, lo, up = _broadcast_problem(total_shares, lower, upper, n, alpha.shape[0])
     b = s.shape[0]
     alpha = np.broadcast_to(alpha, (b, n))
@@ -355,7 +483,7 @@ def waterfill_power(
 
     lam_lo = mc(lo).min(axis=-1)
     lam_hi = mc(np.minimum(s[:, None], up)).max(axis=-1)
-    lam = lam_hi.copy()
+    lam = np.clip(_power_start(a, d, h_b, s), lam_lo, lam_hi)
     done = np.zeros(b, dtype=bool)
     eps = np.finfo(float).eps
     tol = 4 * eps
@@ -396,7 +524,13 @@ def waterfill_power(
 
 
 def book_pieces(offsets, sizes, reference_mid, beyond_depth_bps):
-    """Marginal price pieces of walking books: prices and depths, beyond-depth tail included.
+    """Marginal price pieces of walking books: the levels, then the start of the tail.
+
+    The visible levels are flat pieces (price = the level's offset, depth = its size).  The
+    last piece is the beyond-depth tail of :mod:`models.book_walk`: it starts at the deepest
+    offset with unlimited depth, and its marginal price rises with the slope given by
+    :func:`book_tail_slope` (pass it as ``tail_slope`` to :func:`waterfill_book`; without
+    it the tail would be flat at the deepest offset).
 
     Parameters
     ----------
@@ -406,51 +540,112 @@ def book_pieces(offsets, sizes, reference_mid, beyond_depth_bps):
     sizes : ndarray, shape (..., N, L)
         Displayed shares per level.
     reference_mid : ndarray, shape (..., N)
-        Mid in dollars, for the beyond-depth penalty.
+        Mid in dollars, for the floor of the tail's slope.
     beyond_depth_bps : float
-        Beyond-depth penalty in basis points of the mid (as in models.book_walk).
+        Floor of the tail's slope in basis points of the mid per visible depth (as in
+        models.book_walk).
 
     Returns
     -------
     prices : ndarray, shape (..., N, L + 1)
-        Marginal price of each piece in dollars per share (+inf for empty levels).
+        Marginal price of each piece in dollars per share (+inf for empty levels); the last
+        is the marginal price where the tail starts (the deepest offset).
     depth : ndarray, shape (..., N, L + 1)
-        Shares available in each piece (+inf for the beyond-depth tail).
+        Shares available in each piece (+inf for the tail).
     """
     offsets = np.asarray(offsets, dtype=float)
     sizes = np.asarray(sizes, dtype=float)
-    mid = np.asarray(reference_mid, dtype=float)
     finite = np.isfinite(offsets) & (sizes > 0)
     sz = np.where(finite, sizes, 0.0)
-    off = np.where(finite, offsets, 0.0)
-    last = np.clip(finite.sum(axis=-1) - 1, 0, None)
-    deepest = np.take_along_axis(off, last[..., None], axis=-1)[..., 0]
-    beyond = deepest + beyond_depth_bps * 1e-4 * mid
-    prices = np.concatenate([np.where(finite, offsets, np.inf), beyond[..., None]], axis=-1)
-    depth = np.concatenate([sz, np.full(beyond.shape + (1,), np.inf)], axis=-1)
+    _, deepest, _ = beyond_depth_tail(offsets, sizes, reference_mid, beyond_depth_bps)
+    prices = np.concatenate([np.where(finite, offsets, np.inf), deepest[..., None]], axis=-1)
+    depth = np.concatenate([sz, np.full(deepest.shape + (1,), np.inf)], axis=-1)
     return prices, depth
 
 
-def _book_chunk(prices, depth, s, lo, up):
+def book_tail_slope(offsets, sizes, reference_mid, beyond_depth_bps) -> np.ndarray:
+    """Slope of the beyond-depth tail of books, dollars per share per share, shape (..., N).
+
+    Same arguments as :func:`book_pieces`; see :func:`models.book_walk.beyond_depth_tail`.
+    """
+    return beyond_depth_tail(offsets, sizes, reference_mid, beyond_depth_bps)[2]
+
+
+def _book_chunk(prices, depth, slope, s, lo, up):
+    """Cheapest shares over flat pieces and linear-price tails, for (b, n, p) rows.
+
+    The total supply at a marginal price lambda, G(lambda), is piecewise linear: flat
+    pieces add a jump at their price, a tail with slope k > 0 adds a ramp of 1/k shares per
+    dollar between the prices at which it reaches the lower and the upper bound.  The
+    events (jumps, ramp starts and ends) are sorted and G is accumulated over them, so
+    lambda is found exactly on the segment where G reaches S; pieces priced exactly lambda
+    are then filled in order of interval until the total is S.
+    """
     b, n, p = prices.shape
     start = np.concatenate([np.zeros((b, n, 1)), np.cumsum(depth, axis=-1)[..., :-1]], axis=-1)
     hi = np.minimum(start + depth, up[..., None])
     cap = np.clip(hi - np.maximum(start, lo[..., None]), 0.0, None)
+    ramp = slope > 0  # (b, n): the last piece is a rising tail, not a flat piece
+    cap[..., -1] = np.where(ramp, 0.0, cap[..., -1])
+    tail_p, tail_v = prices[..., -1], start[..., -1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rate = np.where(ramp & np.isfinite(slope), 1.0 / np.where(ramp, slope, 1.0), 0.0)
+        e_lo = np.maximum(lo - tail_v, 0.0)
+        e_hi = up - tail_v
+        live = ramp & (rate > 0) & (e_hi > e_lo)
+        a = np.where(live, tail_p + slope * e_lo, np.inf)
+        b_end = np.where(live, tail_p + slope * e_hi, np.inf)
+    rate = np.where(live, rate, 0.0)
+
     flat_p = prices.reshape(b, n * p)
     flat_c = cap.reshape(b, n * p)
-    order = np.argsort(flat_p, axis=-1, kind="stable")
-    c_sorted = np.take_along_axis(flat_c, order, axis=-1)
-    before = np.concatenate([np.zeros((b, 1)), np.cumsum(c_sorted, axis=-1)[:, :-1]], axis=-1)
-    need = (s - lo.sum(axis=-1))[:, None]
-    take = np.minimum(np.maximum(need - before, 0.0), c_sorted)
-    out = np.empty_like(take)
-    np.put_along_axis(out, order, take, axis=-1)
-    x = lo + out.reshape(b, n, p).sum(axis=-1)
-    return np.clip(x, lo, up)
+    pos = np.concatenate([flat_p, a, b_end], axis=-1)
+    jump = np.concatenate([flat_c, np.zeros((b, 2 * n))], axis=-1)
+    d_rate = np.concatenate(
+        [np.zeros((b, n * p)), rate, -np.where(np.isfinite(b_end), rate, 0)], -1
+    )
+    order = np.argsort(pos, axis=-1, kind="stable")
+    pos_s = np.take_along_axis(pos, order, axis=-1)
+    jump_s = np.take_along_axis(jump, order, axis=-1)
+    rate_after = np.cumsum(np.take_along_axis(d_rate, order, axis=-1), axis=-1)
+    with np.errstate(invalid="ignore"):
+        gap = np.diff(pos_s, axis=-1)
+        inc = np.where(rate_after[:, :-1] > 0, rate_after[:, :-1] * gap, 0.0)
+    inc = np.where(np.isnan(inc), np.inf, inc)
+    need = s - lo.sum(axis=-1)
+    g_after = np.cumsum(jump_s, axis=-1)
+    g_after[:, 1:] += np.cumsum(inc, axis=-1)
+    j = np.minimum((g_after < need[:, None]).sum(axis=-1), 2 * n + n * p - 1)
+    rows = np.arange(b)
+    jm = np.maximum(j - 1, 0)
+    # Supply just below the events at j (exclusive sums: a flat tail may hold +inf shares).
+    g_before = np.where(j > 0, g_after[rows, jm] + inc[rows, np.minimum(jm, inc.shape[1] - 1)], 0)
+    r_prev = np.where(j > 0, rate_after[rows, jm], 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        inside = (j > 0) & (g_before >= need) & (r_prev > 0)
+        lam = np.where(
+            inside,
+            pos_s[rows, jm] + (need - g_after[rows, jm]) / np.where(r_prev > 0, r_prev, 1.0),
+            pos_s[rows, j],
+        )
+    lam_ = lam[:, None]
+    with np.errstate(invalid="ignore"):
+        base = np.where(prices < lam_[..., None], cap, 0.0).sum(axis=-1)
+        base += np.where(live, rate * np.clip(lam_ - a, 0.0, b_end - a), 0.0)
+    rest = need - base.sum(axis=-1)
+    at = np.where(prices == lam_[..., None], cap, 0.0).reshape(b, n * p)
+    before = np.concatenate([np.zeros((b, 1)), np.cumsum(at, axis=-1)[:, :-1]], axis=-1)
+    take = np.clip(rest[:, None] - before, 0.0, at).reshape(b, n, p).sum(axis=-1)
+    x = np.clip(lo + base + take, lo, up)
+    # Rounding of lambda inside a ramp: the residual goes to the tails on their ramp.
+    on_ramp = live & (lam_ > a) & (lam_ < b_end)
+    return _fix_total(x, s, lo, up, np.where(on_ramp, rate, 0.0))
 
 
-def waterfill_book(prices, depth, total_shares, lower=None, upper=None) -> np.ndarray:
-    """Exact optimum for piecewise-linear (book) costs: the cheapest S shares overall.
+def waterfill_book(
+    prices, depth, total_shares, lower=None, upper=None, tail_slope=None
+) -> np.ndarray:
+    """Exact optimum for book costs: the cheapest S shares overall, tails included.
 
     Parameters
     ----------
@@ -460,12 +655,19 @@ def waterfill_book(prices, depth, total_shares, lower=None, upper=None) -> np.nd
         Shares available in each piece (+inf allowed for the last).
     total_shares, lower, upper
         As in :func:`waterfill_piecewise_linear`.
+    tail_slope : None or ndarray, shape (N,) or (B, N)
+        Slope in dollars per share per share of the last piece of each interval: its marginal
+        price is ``prices[..., -1] + tail_slope * e`` for its e-th share, without a depth limit
+        (the beyond-depth tail of :func:`book_pieces`).  0 or None: the last piece is flat
+        with its ``depth``.
 
     Returns
     -------
     ndarray of shape (B, N)
         Optimal schedule in shares: lower bounds pre-filled from each interval's cheapest
-        levels, then the remaining shares from the globally cheapest pieces within the caps.
+        levels, then the remaining shares from the globally cheapest pieces and tails within
+        the caps (exact: the tails make the cost quadratic past the visible depth, and the
+        multiplier is solved in closed form on its segment).
     """
     prices = np.asarray(prices, dtype=float)
     depth = np.asarray(depth, dtype=float)
@@ -477,11 +679,18 @@ def waterfill_book(prices, depth, total_shares, lower=None, upper=None) -> np.nd
     b = s.shape[0]
     prices = np.broadcast_to(prices, (b,) + prices.shape[1:])
     depth = np.broadcast_to(depth, (b,) + depth.shape[1:])
-    rows = max(1, _BOOK_CHUNK_ELEMENTS // max(1, prices.shape[1] * prices.shape[2]))
+    slope = np.zeros((b, n)) if tail_slope is None else np.asarray(tail_slope, dtype=float)
+    if slope.shape[-1] != n or slope.ndim > 2 or np.any(np.isnan(slope)) or np.any(slope < 0):
+        raise InvalidParameterError(
+            f"tail_slope must be >= 0 with shape ({n},) or ({b}, {n}); got shape {slope.shape}"
+        )
+    slope = np.broadcast_to(slope, (b, n))
+    rows = max(1, _BOOK_CHUNK_ELEMENTS // max(1, prices.shape[1] * (prices.shape[2] + 2)))
     parts = [
         _book_chunk(
             prices[i : i + rows],
             depth[i : i + rows],
+            slope[i : i + rows],
             s[i : i + rows],
             lo[i : i + rows],
             up[i : i + rows],
@@ -553,7 +762,8 @@ def solve_exact_batch(model, total_shares, lower=None, upper=None) -> np.ndarray
         padded = [_pad_pieces(p, q, width) for p, q in pieces]
         prices = np.stack([p for p, _ in padded])
         depth = np.stack([q for _, q in padded])
-        return waterfill_book(prices, depth, total_shares, lower, upper)
+        slope = np.stack([m.tail_slope for m in models])
+        return waterfill_book(prices, depth, total_shares, lower, upper, tail_slope=slope)
     raise InvalidParameterError(f"model kind must be 'linear', 'power' or 'book'; got {kind!r}")
 
 
@@ -623,7 +833,10 @@ def _single_slopes(model):
         # x = (lambda / (alpha (1 + delta)))^(1/delta): k is scaled by min(alpha)^(1/delta), a
         # constant absorbed by mu, so that small alphas and deltas cannot overflow.
         alpha = model.alpha
-        k = (alpha / np.minimum.reduce(alpha)) ** (-1.0 / d)
+        with np.errstate(over="ignore", under="ignore"):
+            k = (alpha / np.minimum.reduce(alpha)) ** (-1.0 / d)
+        if not np.all(np.isfinite(k) & (k > 0)):
+            return None  # out of floating-point range: the Newton path handles it
         return k, np.zeros(k.shape)
     return None
 
@@ -632,8 +845,8 @@ def solve_exact(model, total_shares, lower=None, upper=None, *, validate: bool =
     """Exact optimal schedule of one problem; see :func:`solve_exact_batch`.
 
     Linear models and power laws with h = 0 and one delta take a single-problem fast path
-    (variable fixing on 1-D arrays, a few closed-form passes); other models solve as a batch of
-    one.
+    (variable fixing on 1-D arrays, a few closed-form passes); other power laws a 1-D
+    safeguarded Newton (:func:`_power_1d`); book models solve as a batch of one.
 
     Parameters
     ----------
@@ -660,11 +873,13 @@ def solve_exact(model, total_shares, lower=None, upper=None, *, validate: bool =
         If the bounds cannot hold S; the message states the shortfall (only with ``validate``).
     """
     slopes = None
+    single = (lower is None or np.ndim(lower) == 1) and (upper is None or np.ndim(upper) == 1)
     if not isinstance(model, list | tuple) and model.kind in ("linear", "power"):
         slopes = _single_slopes(model)
-    if slopes is None or not (
-        (lower is None or np.ndim(lower) == 1) and (upper is None or np.ndim(upper) == 1)
-    ):
+    general_power = (
+        slopes is None and single and not isinstance(model, list | tuple) and model.kind == "power"
+    )
+    if (slopes is None and not general_power) or not single:
         return solve_exact_batch(model, float(total_shares), lower, upper)[0]
     n = int(model.n_intervals)
     if validate:
@@ -673,8 +888,14 @@ def solve_exact(model, total_shares, lower=None, upper=None, *, validate: bool =
         s = float(total_shares)
         lo = np.zeros(n) if lower is None else np.asarray(lower, dtype=float)
         up = np.full(n, np.inf) if upper is None else np.asarray(upper, dtype=float)
+    if general_power:
+        return _power_1d(model.alpha, model.delta, model.h, s, lo, up)[0]
     x = _fixing_1d(*slopes, s, lo, up)
     if x is None:
         k, c = _single_slopes(model)  # fresh: the fixing passes overwrote them
         x = _breakpoints(k[None], (-c / k)[None], np.array([s]), lo[None], up[None])[0]
+    if model.kind == "power" and not abs(float(np.add.reduce(x)) - s) <= 1e-9 * s:
+        # Slopes spanning hundreds of decades (tiny delta, alpha over many decades) lose the
+        # total in the closed form: the Newton path has no such limit.
+        return _power_1d(model.alpha, model.delta, model.h, s, lo, up)[0]
     return x

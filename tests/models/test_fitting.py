@@ -10,6 +10,7 @@ from models import (
     BookImpact,
     BookSnapshots,
     DataError,
+    FitWarning,
     ImpactModel,
     InvalidParameterError,
     LinearImpact,
@@ -66,7 +67,7 @@ def power_books(h, alpha, delta, level_sizes, days=2):
 def test_linear_recovery_from_constant_depth():
     depth = np.array([100.0, 250.0, 400.0, 1000.0, 3000.0])
     hs = np.array([0.005, 0.01, 0.015, 0.03, 0.05])
-    model = fit_impact_model(linear_books(depth, hs), "linear", "buy")
+    model = fit_impact_model(linear_books(depth, hs), "linear", "buy", h="fit")
     assert isinstance(model, LinearImpact)
     beta_true = TICK / (2 * depth)  # dollar per share per share
     h_true = hs - TICK / 2
@@ -75,7 +76,7 @@ def test_linear_recovery_from_constant_depth():
     assert np.all(model.diagnostics["r2"] > 0.999)
     assert not model.diagnostics["filled"].any()
     # The sell side is symmetric here.
-    sell = fit_impact_model(linear_books(depth, hs), "linear", "sell")
+    sell = fit_impact_model(linear_books(depth, hs), "linear", "sell", h="fit")
     np.testing.assert_allclose(sell.beta, beta_true, rtol=0.02)
     assert sell.side == "sell"
 
@@ -103,14 +104,14 @@ def test_power_law_recovery():
     delta = np.array([0.5, 0.8, 0.3, 1.4])
     level_sizes = np.broadcast_to(100.0 * 1.3 ** np.arange(10), (n, 10))
     books = power_books(h, alpha, delta, level_sizes)
-    model = fit_impact_model(books, "power")
+    model = fit_impact_model(books, "power", h="fit", delta="per_interval")
     assert isinstance(model, PowerLawImpact)
     np.testing.assert_allclose(model.delta, delta, rtol=0.02)
     np.testing.assert_allclose(model.alpha, alpha, rtol=0.02)
     np.testing.assert_allclose(model.h, h, rtol=0.02, atol=2e-4)
     assert np.all(model.diagnostics["r2"] > 0.999)
     # A known exponent makes alpha a closed-form least-squares estimate.
-    fixed = fit_impact_model(books, "power", delta=delta)
+    fixed = fit_impact_model(books, "power", h="fit", delta=delta)
     np.testing.assert_allclose(fixed.alpha, alpha, rtol=1e-6)
     np.testing.assert_array_equal(fixed.delta, delta)
     assert fixed.diagnostics["stderr_delta"].isna().all()
@@ -143,7 +144,7 @@ def _pooled(books, t):
 
 def test_linear_fit_matches_polyfit_per_interval():
     books = _noisy_books()
-    model = fit_impact_model(books, "linear")
+    model = fit_impact_model(books, "linear", h="fit")
     for t in range(books.n_intervals):
         x, y = _pooled(books, t)
         slope, intercept = np.polyfit(x, y, 1)
@@ -159,7 +160,7 @@ def test_linear_fit_matches_polyfit_per_interval():
 
 def test_power_fit_is_at_least_as_good_as_curve_fit():
     books = _noisy_books(seed=1)
-    model = fit_impact_model(books, "power")
+    model = fit_impact_model(books, "power", h="fit", delta="per_interval")
     for t in range(books.n_intervals):
         x, y = _pooled(books, t)
         s = x.max()
@@ -178,13 +179,13 @@ def test_power_fit_is_at_least_as_good_as_curve_fit():
 
 def test_fit_is_the_same_interval_by_interval():
     books = _noisy_books(seed=2)
-    full = fit_impact_model(books, "power")
+    full = fit_impact_model(books, "power", delta="per_interval")
     for t in (0, 3):
         px, sz = books.side_levels("buy")
         one = make_books(
             (px[:, t : t + 1] - books.mid[:, t : t + 1, None]), sz[:, t : t + 1], books.mid[:, [t]]
         )
-        part = fit_impact_model(one, "power")
+        part = fit_impact_model(one, "power", delta="per_interval")
         np.testing.assert_allclose(part.alpha, full.alpha[t], rtol=1e-6)
         np.testing.assert_allclose(part.delta, full.delta[t], rtol=1e-6)
 
@@ -245,9 +246,12 @@ def test_unfittable_intervals_are_filled_from_neighbours():
     books = make_books(
         clean.ask_px - clean.mid[..., None], clean.ask_sz, clean.mid, repaired=repaired
     )
-    model = fit_impact_model(books, "linear")
+    with pytest.warns(FitWarning, match=r"3 of 6 intervals could not be fitted \(too few obs"):
+        model = fit_impact_model(books, "linear", h="fit")
     diag = model.diagnostics
     np.testing.assert_array_equal(diag["filled"], [True, False, True, True, False, False])
+    assert model.fit_info["intervals_filled"] == 3
+    assert model.fit_info["intervals_too_few_obs"] == 3
     assert list(diag["status"][[0, 2]]) == ["too_few_obs", "too_few_obs"]
     assert not diag["failed"].any()
     ok = TICK / (2 * depth)
@@ -261,8 +265,11 @@ def test_unfittable_intervals_are_filled_from_neighbours():
     none_left = make_books(
         clean.ask_px - clean.mid[..., None], clean.ask_sz, clean.mid, repaired=everything
     )
-    with pytest.raises(DataError, match="no interval of 6 could be fitted"):
+    with pytest.raises(DataError, match="no training day of 3 has a usable snapshot"):
         fit_impact_model(none_left, "power")
+    # Without day screening the same books reach the interval check.
+    with pytest.raises(DataError, match="no interval of 6 could be fitted"):
+        fit_impact_model(none_left, "power", drop_days="none")
 
 
 def test_flat_slippage_fails_and_is_filled():
@@ -276,7 +283,9 @@ def test_flat_slippage_fails_and_is_filled():
     offsets[:, 1, 0] = 0.0625
     sizes[:, 1, 0] = [100.0, 300.0, 500.0]
     books = make_books(offsets, sizes, mid=np.full((days, 3), 16.0))
-    model = fit_impact_model(books, "linear", h="half_spread")
+    with pytest.warns(FitWarning, match="non-increasing fit: 1"):
+        model = fit_impact_model(books, "linear", h="half_spread")
+    assert model.fit_info["intervals_not_increasing"] == 1
     np.testing.assert_array_equal(model.diagnostics["failed"], [False, True, False])
     np.testing.assert_array_equal(model.diagnostics["filled"], [False, True, False])
     assert model.diagnostics["status"][1] == "not_increasing"
@@ -290,12 +299,12 @@ def test_smoothing_reduces_dispersion():
     depth = rng.lognormal(np.log(400.0), 0.5, (days, n, 1)) * np.ones((1, 1, levels))
     offsets = 0.01 + TICK * np.arange(levels)
     books = make_books(np.broadcast_to(offsets, (days, n, levels)), depth)
-    raw = fit_impact_model(books, "linear")
-    smooth = fit_impact_model(books, "linear", smoothing=5.0)
+    raw = fit_impact_model(books, "linear", h="fit")
+    smooth = fit_impact_model(books, "linear", h="fit", smoothing=5.0)
     assert smooth.beta.std() < 0.5 * raw.beta.std()
     assert raw.beta.min() < smooth.beta.min() and smooth.beta.max() < raw.beta.max()
     # An infinite bandwidth pools every interval: one least-squares line for the day.
-    pooled = fit_impact_model(books, "linear", smoothing=1e6)
+    pooled = fit_impact_model(books, "linear", h="fit", smoothing=1e6)
     x, y = (
         np.concatenate([_pooled(books, t)[0] for t in range(n)]),
         np.concatenate([_pooled(books, t)[1] for t in range(n)]),
@@ -317,12 +326,21 @@ def test_smoothing_reduces_dispersion():
     ("kwargs", "message"),
     [
         ({"kind": "cubic"}, "kind must be one of linear, power, book; got 'cubic'"),
-        ({"kind": "linear", "h": "mid"}, "h must be one of fit, half_spread, zero; got 'mid'"),
+        (
+            {"kind": "linear", "h": "mid"},
+            "h must be one of half_spread, per_day, fit, zero; got 'mid'",
+        ),
+        ({"kind": "power", "delta": "free"}, "delta must be a number, an array, or one of"),
+        ({"kind": "linear", "drop_days": "all"}, "drop_days must be 'auto', 'none' or a list"),
+        ({"kind": "linear", "drop_days": [0, 1, 2]}, "drop_days must leave at least one"),
+        ({"kind": "linear", "drop_days": [5]}, r"drop_days must hold day positions in \[0, 2\]"),
+        ({"kind": "linear", "outlier_factor": 1.0}, "outlier_factor must be finite and > 1"),
         ({"kind": "linear", "smoothing": -1.0}, "smoothing must be finite and >= 0"),
         ({"kind": "linear", "delta": 0.5}, "delta applies only to kind='power'; got 0.5"),
         ({"kind": "power", "delta": -0.5}, "delta must be > 0; got -0.5"),
         ({"kind": "book", "smoothing": 2.0}, "smoothing does not apply to kind='book'"),
-        ({"kind": "linear", "min_obs": 1}, "min_obs must be >= 3"),
+        ({"kind": "linear", "min_obs": 1}, "min_obs must be >= 2"),
+        ({"kind": "linear", "h": "fit", "min_obs": 2}, "min_obs must be >= 3"),
         ({"kind": "linear", "grid": "log"}, "grid must be one of levels, uniform; got 'log'"),
         ({"kind": "linear", "side": "short"}, "side must be 'buy' or 'sell'; got 'short'"),
     ],

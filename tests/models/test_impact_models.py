@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -169,16 +170,25 @@ def test_book_cost_is_walking_the_book():
     ref = walk_levels(price, book.sizes, book.reference_mid, x[..., None], "sell", 10.0)
     np.testing.assert_allclose(sell.cost(x), ref.cost[..., 0], rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(book.cost(x), ref.cost[..., 0], rtol=1e-12, atol=1e-12)
-    # Beyond depth: deepest offset plus 10 bps of the mid on the excess shares.
+    # Beyond depth (450 shares) the marginal offset rises from the deepest level: 3 levels
+    # spanning 0.04 give 3/2 * 0.04 = 0.06 $/share per 450 shares, above the floor of
+    # 10 bps of the mid 40 (0.04 per 450 shares).
+    slope = 0.06 / 450
+    np.testing.assert_allclose(book.tail_slope, slope, rtol=1e-12)
     deep = np.full(N, 1000.0)
     expected = (
         100 * book.offsets[:, 0]
         + 50 * book.offsets[:, 1]
         + 300 * book.offsets[:, 2]
-        + 550 * (book.offsets[:, 2] + 10e-4 * 40.0)
+        + 550 * book.offsets[:, 2]
+        + 0.5 * slope * 550**2
     )
     np.testing.assert_allclose(book.cost(deep), expected, rtol=1e-12)
-    np.testing.assert_allclose(book.marginal_cost(deep), book.offsets[:, 2] + 0.04)
+    np.testing.assert_allclose(book.marginal_cost(deep), book.offsets[:, 2] + slope * 550)
+    np.testing.assert_allclose(book.beyond_shares(deep), 550.0)
+    # A steeper floor binds: 100 bps of 40 = 0.4 $/share per 450 shares.
+    steep = dataclasses.replace(book, beyond_depth_bps=100.0)
+    np.testing.assert_allclose(steep.tail_slope, 0.4 / 450, rtol=1e-12)
 
 
 def test_book_marginal_is_level_offset():
@@ -191,7 +201,7 @@ def test_book_marginal_is_level_offset():
             book.offsets[2, 1],
             book.offsets[3, 1],
             book.offsets[4, 2],
-            book.offsets[5, 2] + 10e-4 * 40.0,
+            book.offsets[5, 2] + 0.06 / 450,
         ]
     )
     np.testing.assert_allclose(book.marginal_cost(x), expected)
@@ -229,7 +239,18 @@ def test_book_inverse_marginal_is_cumulative_depth():
     book = _book()
     lam = book.offsets[:, 1] + 1e-9
     np.testing.assert_allclose(book.inverse_marginal(lam), np.full(N, 150.0))
-    assert np.all(np.isinf(book.inverse_marginal(book.beyond_offset)))
+    # Past the deepest offset the tail supplies (lam - deepest) / slope more shares.
+    lam = book.deepest_offset + book.tail_slope * 123.0
+    np.testing.assert_allclose(book.inverse_marginal(lam), 450.0 + 123.0, rtol=1e-12)
+    np.testing.assert_allclose(book.marginal_cost(np.full(N, 573.0)), lam, rtol=1e-12)
+    flat = BookImpact(
+        offsets=book.offsets[:, :1],
+        sizes=book.sizes[:, :1],
+        reference_mid=40.0 + np.zeros(N),
+        beyond_depth_bps=0.0,
+    )
+    np.testing.assert_array_equal(flat.tail_slope, 0.0)
+    assert np.all(np.isinf(flat.inverse_marginal(flat.deepest_offset)))
 
 
 # ---------------------------------------------------------------------- serialisation

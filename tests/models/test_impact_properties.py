@@ -89,10 +89,14 @@ def test_book_marginal_is_left_derivative(model, x):
     x = x + 1.0
     eps = 1e-3
     cum = np.cumsum(model.sizes, axis=1)
-    # The cost is piecewise linear: compare away from the level boundaries only.
+    # The cost is piecewise linear, then quadratic beyond the visible depth: compare away
+    # from the level boundaries, where the mean of the marginal over [x - eps, x] is exact.
     near_kink = np.any(np.abs(cum - x[:, None]) < 2 * eps, axis=1)
     fd = (model.cost(x) - model.cost(x - eps)) / eps
-    np.testing.assert_allclose(
-        model.marginal_cost(x)[~near_kink], fd[~near_kink], rtol=1e-6, atol=1e-9
-    )
+    mean_marginal = 0.5 * (model.marginal_cost(x) + model.marginal_cost(x - eps))
+    np.testing.assert_allclose(mean_marginal[~near_kink], fd[~near_kink], rtol=1e-6, atol=1e-9)
+    # Beyond the depth, the marginal is the deepest offset plus the tail's slope.
+    beyond = x > model.visible_depth
+    expected = model.deepest_offset + model.tail_slope * (x - model.visible_depth)
+    np.testing.assert_allclose(model.marginal_cost(x)[beyond], expected[beyond], rtol=1e-12)
     np.testing.assert_allclose(model.slippage(x), model.cost(x) / x, rtol=1e-10)

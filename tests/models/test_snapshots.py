@@ -98,14 +98,23 @@ def test_walk_matches_hand_computed_example():
     snaps = BookSnapshots(**book())
     buy = snaps.walk([0.0, 250.0, 400.0], side="buy", beyond_depth_bps=25.0)
     # 250: 100 @ +0.01 and 150 @ +0.02 from the mid 10.01 -> $4.00.
-    # 400: visible 350 cost 1 + 4 + 2 = $7; 50 beyond at 0.04 + 25e-4 * 10.01 -> $3.25125.
-    np.testing.assert_allclose(buy.cost[0, 0], [0.0, 4.0, 10.25125])
-    np.testing.assert_allclose(buy.slippage[0, 0], [0.01, 0.016, 10.25125 / 400])
-    np.testing.assert_allclose(buy.vwap[0, 0], [10.02, 10.026, 10.01 + 10.25125 / 400])
+    # 400: visible 350 cost 1 + 4 + 2 = $7; 50 beyond on the tail from 0.04 with slope
+    # 3/2 * (0.04 - 0.01) / 350 (above the floor 25e-4 * 10.01 / 350):
+    # 50 * 0.04 + 0.5 * 0.045 / 350 * 50**2 = $2.160714...
+    tail = 2.0 + 0.5 * 0.045 / 350 * 50**2
+    np.testing.assert_allclose(buy.cost[0, 0], [0.0, 4.0, 7.0 + tail])
+    np.testing.assert_allclose(buy.slippage[0, 0], [0.01, 0.016, (7.0 + tail) / 400])
+    np.testing.assert_allclose(buy.vwap[0, 0], [10.02, 10.026, 10.01 + (7.0 + tail) / 400])
     assert buy.exhausted[0, 0].tolist() == [False, False, True]
+    np.testing.assert_allclose(buy.beyond_shares[0, 0], [0.0, 0.0, 50.0])
+    # The floor binds at 100 bps: slope 100e-4 * 10.01 / 350 > 0.045 / 350.
+    steep = snaps.walk([400.0], side="buy", beyond_depth_bps=100.0)
+    np.testing.assert_allclose(steep.cost[0, 0], [7.0 + 2.0 + 0.5 * 0.1001 / 350 * 50**2])
     sell = snaps.walk(np.array([150.0, 600.0, 700.0]), side="sell", beyond_depth_bps=10.0)
-    # 150: 100 @ 0.01 + 50 @ 0.02 -> $2; 600: 1 + 4 + 9 = $14; 700 adds 100 @ 0.03 + 0.01001.
-    np.testing.assert_allclose(sell.cost[0, 0], [2.0, 14.0, 14.0 + 100 * (0.03 + 0.01001)])
+    # 150: 100 @ 0.01 + 50 @ 0.02 -> $2; 600: 1 + 4 + 9 = $14; 700 adds 100 on the tail from
+    # 0.03 with slope 3/2 * 0.02 / 600 = 5e-5 (floor 10e-4 * 10.01 / 600 is below):
+    # 100 * 0.03 + 0.5 * 5e-5 * 100**2 = $3.25.
+    np.testing.assert_allclose(sell.cost[0, 0], [2.0, 14.0, 17.25])
     np.testing.assert_allclose(sell.vwap[0, 0, 0], 10.01 - 2.0 / 150)
     assert sell.exhausted[0, 0].tolist() == [False, False, True]
 

@@ -89,13 +89,21 @@ def test_hand_computed_three_intervals_transient_and_permanent():
 
 def test_hand_computed_exhaustion_with_permanent_shift():
     # Interval 1 is left with 300 - 0 visible shares (half-life 0) and asked for 350:
-    # 100 @ 0.01 + 200 @ 0.02 + 50 @ (0.02 + 25 bps of the shifted mid 10.10) = 6.2625.
+    # 100 @ 0.01 + 200 @ 0.02, then 50 shares on the tail from 0.02.  Two levels spanning
+    # 0.01 give a slope of 2 * 0.01 / 300, below the floor of 25 bps of the replayed mid
+    # 10.00 per 300 shares (0.025 / 300); the permanent shift moves the mid and every price
+    # together, so it changes no offset: 50 * 0.02 + 0.5 * 0.025 / 300 * 50**2.
     market = Market(_toy_books(), permanent_impact=0.001)
     res = market.realize(0, [100.0, 350.0, 0.0])
-    beyond = 0.02 + 25e-4 * 10.1
-    np.testing.assert_allclose(res.impact_cost_usd, [1.0, 1.0 + 4.0 + 50 * beyond, 0.0], rtol=1e-12)
+    tail = 50 * 0.02 + 0.5 * 0.025 / 300 * 50**2
+    np.testing.assert_allclose(res.impact_cost_usd, [1.0, 1.0 + 4.0 + tail, 0.0], rtol=1e-12)
     np.testing.assert_array_equal(res.exhausted, [False, True, False])
+    np.testing.assert_allclose(res.beyond_shares, [0.0, 50.0, 0.0])
+    assert res.beyond_depth_share == pytest.approx(50.0 / 450.0)
     assert res.exhausted_intervals == 1
+    np.testing.assert_allclose(
+        res.impact_cost_usd, Market(_toy_books()).realize(0, [100.0, 350.0, 0.0]).impact_cost_usd
+    )
 
 
 def test_infinite_half_life_never_recovers():
@@ -190,3 +198,51 @@ def test_invalid_inputs(books):
         Market(books, beyond_depth_bps=-1.0)
     with pytest.raises(InvalidTypeError, match="books"):
         Market(np.zeros(3))
+
+
+def test_transient_consumption_counts_against_the_visible_depth():
+    # Infinite half-life: the 250 shares of t0 are still missing at t1, so 100 more shares
+    # take the last 50 visible shares at 0.02 and 50 from the tail (slope 0.025 / 300).
+    market = Market(_toy_books(), transient_half_life=np.inf)
+    res = market.realize(0, [250.0, 100.0, 0.0])
+    tail = 50 * 0.02 + 0.5 * 0.025 / 300 * 50**2
+    np.testing.assert_allclose(res.impact_cost_usd, [1.0 + 3.0, 1.0 + tail, 0.0], rtol=1e-12)
+    np.testing.assert_allclose(res.beyond_shares, [0.0, 50.0, 0.0])
+    np.testing.assert_array_equal(res.exhausted, [False, True, False])
+
+
+@pytest.fixture(scope="module")
+def frog(shared_data_dir):
+    import warnings
+
+    from simulator.loaders import load_databento_mbp10
+
+    path = shared_data_dir / "databento_mbp10" / "FROG_2025-04-03_mbp10.csv.gz"
+    if not path.is_file():
+        pytest.skip(f"{path} not found")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return load_databento_mbp10(path)
+
+
+@pytest.mark.data
+@pytest.mark.parametrize("side", ["buy", "sell"])
+def test_frog_beyond_depth_rule_shared_by_planner_and_market(frog, side):
+    # One schedule per minute, each putting the whole order into that minute.  The planner's
+    # BookImpact of the day and the market charge the same rule past the visible depth, and
+    # a ten times larger order costs far more per share (issue 12: at least 1.5x the bps).
+    from models import BookImpact
+
+    n = frog.n_intervals
+    planner = BookImpact.from_snapshots(frog, side)
+    market = Market(frog)
+    bps = {}
+    for total in (1e4, 1e5, 1e6):
+        x = np.eye(n) * total
+        real = market.realize(0, x, side=side)
+        np.testing.assert_allclose(planner.cost(x).sum(axis=1), real.total_impact_usd, rtol=1e-9)
+        np.testing.assert_allclose(real.beyond_shares.sum(axis=1), planner.beyond_shares(x).sum(1))
+        assert np.all(real.beyond_depth_share > 0.0)
+        bps[total] = real.impact_bps
+    assert np.all(bps[1e6] >= 1.5 * bps[1e5])
+    assert np.all(bps[1e5] >= 1.5 * bps[1e4])

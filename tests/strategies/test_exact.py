@@ -131,17 +131,30 @@ def _greedy_book(model, s, lo, up):
     return x
 
 
-@settings(max_examples=25, **SETTINGS)
-@given(seed=hst.integers(0, 2**32 - 1))
-def test_book_vs_greedy(seed):
-    rng = np.random.default_rng(seed)
-    n, levels = int(rng.integers(2, 5)), 3
+def _random_book(rng, n, levels, mid=20.0):
     offsets = np.cumsum(rng.integers(1, 4, (n, levels)), axis=1) * 0.01
     sizes = rng.integers(1, 6, (n, levels)).astype(float)
-    model = BookImpact(offsets=offsets, sizes=sizes, reference_mid=np.full(n, 20.0))
-    s = float(rng.integers(1, 40))
-    up = rng.integers(1, 20, n).astype(float)
-    up[0] = s
+    shown = rng.integers(1, levels + 1, n)
+    empty = np.arange(levels)[None, :] >= shown[:, None]
+    offsets[empty], sizes[empty] = np.nan, 0.0
+    return BookImpact(
+        offsets=offsets,
+        sizes=sizes,
+        reference_mid=np.full(n, mid),
+        beyond_depth_bps=float(rng.choice([0.0, 25.0, 400.0])),
+    )
+
+
+@settings(max_examples=25, **SETTINGS)
+@given(seed=hst.integers(0, 2**32 - 1))
+def test_book_vs_greedy_within_visible_depth(seed):
+    # Inside the visible depth the cost is piecewise linear with integer breakpoints, so
+    # taking whole shares greedily is optimal.
+    rng = np.random.default_rng(seed)
+    n, levels = int(rng.integers(2, 5)), 3
+    model = _random_book(rng, n, levels)
+    up = np.minimum(rng.integers(1, 20, n).astype(float), model.visible_depth)
+    s = float(rng.integers(1, int(up.sum()) + 1))
     lo = np.minimum(rng.integers(0, 2, n).astype(float), up)
     if lo.sum() > s:
         lo[:] = 0
@@ -152,20 +165,90 @@ def test_book_vs_greedy(seed):
     assert float(model.total_cost(x)) == pytest.approx(float(model.total_cost(ref)), rel=1e-12)
 
 
-def test_book_vs_cvxpy_lp():
+@settings(max_examples=40, **SETTINGS)
+@given(seed=hst.integers(0, 2**32 - 1))
+def test_book_tail_vs_brute_force(seed):
+    # Two intervals: the cost of x_0 = S - x_1 is convex in one variable, so a dense grid
+    # over the feasible segment brackets the optimum; orders run deep into the tails.
+    rng = np.random.default_rng(seed)
+    model = _random_book(rng, 2, int(rng.integers(1, 4)))
+    depth = model.visible_depth
+    s = float(rng.uniform(0.5, 6.0) * depth.sum())
+    up = np.where(rng.uniform(size=2) < 0.5, np.inf, rng.uniform(0.3, 1.5, 2) * s)
+    if up.sum() < s:
+        up = np.full(2, np.inf)
+    lo = np.minimum(np.where(rng.uniform(size=2) < 0.3, rng.uniform(0, 0.4, 2) * s, 0.0), up)
+    x = solve_exact(model, s, lo, up)
+    assert x.sum() == pytest.approx(s, rel=1e-12)
+    assert np.all(x >= lo) and np.all(x <= up)
+    a, b = max(lo[0], s - up[1]), min(up[0], s - lo[1])
+    grid = np.linspace(a, b, 200_001)
+    cand = np.stack([grid, s - grid], axis=1)
+    costs = model.total_cost(cand)
+    best = costs.min()
+    f = float(model.total_cost(x))
+    # Optimal: never above any grid point (the optimum need not be unique: equal prices).
+    assert f <= best * (1 + 1e-12)
+    # KKT with the tail: equal marginal costs where both intervals are free.
+    free = (x > lo + 1e-9 * s) & (x < up - 1e-9 * s)
+    if free.all() and np.all(x > depth):
+        mc = model.marginal_cost(x)
+        assert mc[0] == pytest.approx(mc[1], rel=1e-9)
+
+
+def _cvxpy_book_reference(model, s, lo, up):
+    """Independent CVXPY formulation: max of the level lines plus the quadratic tail."""
+    import cvxpy as cp
+
+    n = model.n_intervals
+    off = np.where(np.isfinite(model.offsets), model.offsets, 0.0)
+    sz = model.sizes
+    start = np.cumsum(sz, axis=1) - sz
+    cost_start = np.cumsum(sz * off, axis=1) - sz * off
+    x = cp.Variable(n)
+    t = cp.Variable(n)
+    cons = [cp.sum(x) == s, x >= lo, x <= up]
+    for lvl in range(model.n_levels):
+        shown = np.isfinite(model.offsets[:, lvl])
+        idx = np.flatnonzero(shown)
+        # Level line: cost at the level's start plus its offset per share beyond it.
+        line = cost_start[idx, lvl] + cp.multiply(off[idx, lvl], x[idx] - start[idx, lvl])
+        cons.append(t[idx] >= line)
+    tail = 0.5 * model.tail_slope @ cp.square(cp.pos(x - model.visible_depth))
+    prob = cp.Problem(cp.Minimize(cp.sum(t) + tail), cons)
+    prob.solve(solver=cp.CLARABEL)
+    return np.clip(x.value, lo, up), prob.value
+
+
+def test_book_vs_cvxpy_with_tails():
     rng = np.random.default_rng(5)
     n, levels = 30, 5
     offsets = 0.01 + np.cumsum(rng.uniform(0.005, 0.02, (n, levels)), axis=1)
     offsets[3, 3:] = np.nan
+    offsets[7, 1:] = np.nan  # one-level book: the floor sets its tail
     sizes = rng.uniform(100, 900, (n, levels))
-    sizes[3, 3:] = 0.0
+    sizes[~np.isfinite(offsets)] = 0.0
     model = BookImpact(offsets=offsets, sizes=sizes, reference_mid=np.full(n, 40.0))
-    p = AllocationProblem(model, 60_000, upper=rng.uniform(1000, 4000, n))
-    x = solve_exact(model, p.total_shares, p.lower, p.upper)
-    ref = solve_cvxpy(p)
-    assert ref.success
-    assert p.objective(x) <= ref.objective * (1 + 1e-9)
-    assert p.objective(x) == pytest.approx(ref.objective, rel=1e-7)
+    for total in (60_000.0, 250_000.0):  # inside the books, then deep into the tails
+        up = rng.uniform(1000, 20_000, n)
+        x = solve_exact(model, total, None, up)
+        ref_x, ref_obj = _cvxpy_book_reference(model, total, np.zeros(n), up)
+        f = float(model.total_cost(x))
+        assert f == pytest.approx(ref_obj, rel=1e-6)
+        assert f <= float(model.total_cost(ref_x)) * (1 + 1e-9)
+        if total > model.visible_depth.sum():
+            assert np.any(x > model.visible_depth + 1.0)
+
+
+def test_book_batch_with_tails_matches_single():
+    rng = np.random.default_rng(8)
+    n = 40
+    books = [_random_book(rng, n, 4, mid=30.0) for _ in range(3)]
+    sizes = np.array([20.0, 400.0, 3000.0])
+    got = solve_exact_batch(books, sizes)
+    for i, m in enumerate(books):
+        np.testing.assert_allclose(got[i], solve_exact(m, sizes[i]), rtol=1e-12, atol=1e-9)
+        np.testing.assert_allclose(got[i].sum(), sizes[i], rtol=1e-13)
 
 
 def test_batch_matches_single_and_days():
@@ -286,11 +369,17 @@ def test_power_newton_converges_fast_on_extreme_exponents(monkeypatch):
     real = exact._power_inverse
     monkeypatch.setattr(exact, "_power_inverse", lambda *a: calls.append(1) or real(*a))
     for upper in (None, rng.uniform(200, 900, n)):
-        calls.clear()
-        x = solve_exact(model, 100_000.0, upper=upper)
-        assert len(calls) < 40
-        assert x.sum() == pytest.approx(100_000.0, rel=1e-14)
         up = np.full(n, np.inf) if upper is None else upper
+        # The single-problem path (1-D Newton) and the batch path (vectorised Newton).
+        x1, n_eval = exact._power_1d(alpha, delta, model.h, 100_000.0, np.zeros(n), up)
+        assert n_eval < 40
+        calls.clear()
+        xb = solve_exact_batch(model, [100_000.0, 100_000.0], upper=upper)
+        assert 0 < len(calls) < 40
+        np.testing.assert_allclose(xb[0], x1, rtol=1e-9, atol=1e-9)
+        x = solve_exact(model, 100_000.0, upper=upper)
+        np.testing.assert_array_equal(x, x1)
+        assert x.sum() == pytest.approx(100_000.0, rel=1e-14)
         free = (x > 1e-9) & (x < up - 1e-9)
         mc = model.marginal_cost(x)
         # KKT: one multiplier on the free intervals, no cheaper capacity left elsewhere.
@@ -298,3 +387,46 @@ def test_power_newton_converges_fast_on_extreme_exponents(monkeypatch):
         assert np.allclose(mc[free], lam, rtol=1e-9)
         assert np.all(mc[x <= 1e-9] >= lam * (1 - 1e-9))
         assert np.all(mc[x >= up - 1e-9] <= lam * (1 + 1e-9))
+
+
+@settings(max_examples=60, **SETTINGS)
+@given(
+    seed=hst.integers(0, 2**32 - 1),
+    n=hst.integers(1, 390),
+    one_delta=hst.booleans(),
+    bind=hst.booleans(),
+)
+def test_power_single_path_equals_batch_path(seed, n, one_delta, bind):
+    # Two independent implementations of the same KKT solve (1-D loop and vectorised batch).
+    rng = np.random.default_rng(seed)
+    s = float(rng.uniform(1e3, 1e6))
+    delta = 0.5 if one_delta else rng.uniform(0.2, 2.0, n)
+    model = PowerLawImpact(
+        alpha=rng.uniform(1e-5, 1e-2, n), delta=delta, h=rng.uniform(0.001, 0.03, n)
+    )
+    lo, up = _bounds(rng, n, s, bind)
+    x = solve_exact(model, s, lo, up)
+    ref = solve_exact_batch(model, s, lo, up)[0]
+    assert x.sum() == pytest.approx(s, rel=1e-13)
+    lo_ = np.zeros(n) if lo is None else lo
+    up_ = np.full(n, np.inf) if up is None else up
+    assert np.all(x >= lo_) and np.all(x <= up_)
+    np.testing.assert_allclose(x, ref, rtol=1e-8, atol=1e-9 * s)
+
+
+def test_power_tiny_exponent_over_many_decades_of_alpha():
+    # (alpha / min alpha)^(-1/delta) spans hundreds of decades at delta = 0.05: the closed
+    # form loses the total there, and both paths fall back to Newton (found by a stress run).
+    rng = np.random.default_rng(845)
+    n = 130
+    alpha = 10 ** rng.uniform(-12, -1, n)
+    model = PowerLawImpact(alpha=alpha, delta=0.0516)
+    s = 8124.8
+    up = rng.uniform(0.3, 3, n) * s / n
+    up *= max(1.0, 1.2 * s / up.sum())
+    x = solve_exact(model, s, upper=up)
+    xb = solve_exact_batch(model, s, upper=up)[0]
+    assert x.sum() == pytest.approx(s, rel=1e-12) and xb.sum() == pytest.approx(s, rel=1e-12)
+    assert np.all(x <= up)
+    np.testing.assert_allclose(x, xb, rtol=1e-8, atol=1e-9 * s)
+    assert _kkt_gap(model, x, np.zeros(n), up) < 1e-8

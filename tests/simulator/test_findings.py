@@ -54,11 +54,14 @@ def test_optimal_beats_equal_out_of_sample_in_stationary_regime(stationary):
 
 def test_flat_calm_regime_leaves_nothing_to_exploit():
     # With flat intraday liquidity the optimum is close to equal: whatever it gains or loses
-    # out of sample is small next to what the U-shaped market offers.
+    # out of sample cannot be told apart from equal, and is small next to what the U-shaped
+    # market offers.
     books = synthesize_market("calm", days=17, intervals=N, levels=8, seed=5).books
     res = evaluate(books, _strategies(), _settings()).results
     row = _exact_row(summarize(res, bootstrap_samples=1000))
-    assert abs(row["improvement_pct"]) < 2.0, row.to_dict()
+    assert row["verdict"] == "equivalent", row.to_dict()
+    assert row["improvement_ci_low_bps"] < 0 < row["improvement_ci_high_bps"], row.to_dict()
+    assert abs(row["improvement_pct"]) < 5.0, row.to_dict()
 
 
 def _shifted_market(seed: int) -> BookSnapshots:

@@ -57,7 +57,12 @@ class Terminated(KeyboardInterrupt):
     """Raised in the main thread on SIGTERM, so a run unwinds exactly as on Ctrl-C."""
 
 
+_terminated = False
+
+
 def _on_sigterm(signum, frame) -> None:
+    global _terminated
+    _terminated = True
     raise Terminated()
 
 
@@ -108,11 +113,17 @@ class _Cli(click.Group):
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         """Run the command line; return or exit with 0, 1 or 2 (see the module docstring)."""
+        global _terminated
         self.debug = False
+        _terminated = False
         previous = _install_sigterm()
         try:
             with warnings.catch_warnings():
                 warnings.showwarning = _show_warning
+                # joblib's note when an interrupted run cancels its queued tasks: expected.
+                warnings.filterwarnings(
+                    "ignore", message=r".*tasks which were still being processed by the workers"
+                )
                 try:
                     result = super().main(
                         args=args,
@@ -122,16 +133,18 @@ class _Cli(click.Group):
                         **extra,
                     )
                     code = result if isinstance(result, int) else 0
-                except Terminated:
-                    click.echo(
-                        "error: terminated (SIGTERM); finished test days are kept, rerun with "
-                        "--resume to continue",
-                        err=True,
-                    )
-                    code = 143
                 except (click.exceptions.Abort, KeyboardInterrupt):
-                    click.echo("error: interrupted", err=True)
-                    code = 130
+                    # click turns KeyboardInterrupt (and so Terminated) into Abort.
+                    if _terminated:
+                        click.echo(
+                            "error: terminated (SIGTERM); finished test days are kept, rerun "
+                            "with --resume to continue",
+                            err=True,
+                        )
+                        code = 143
+                    else:
+                        click.echo("error: interrupted", err=True)
+                        code = 130
                 except Exception as exc:
                     code = self._report(exc)
         finally:

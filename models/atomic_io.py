@@ -38,8 +38,8 @@ def current_umask() -> int:
 def _named(exc: OSError, path: Path) -> OSError:
     """``exc`` with the destination as its file name when it names none or a temporary."""
     if exc.filename is not None:
-        name = os.path.basename(os.fsdecode(exc.filename))
-        if not (name.startswith(f".{path.name}.") and name.endswith(".tmp")):
+        parts = Path(os.fsdecode(exc.filename)).parts
+        if not any(p.startswith(f".{path.name}.") and p.endswith(".tmp") for p in parts):
             return exc
     strerror = exc.strerror or " ".join(str(exc).split()) or type(exc).__name__
     return OSError(exc.errno, strerror, str(path))

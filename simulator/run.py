@@ -261,10 +261,26 @@ def run_scenario(
         staging = Staging(out_dir)
         try:
             result = _run_into(scenario, out_dir, staging, parts, quiet, start)
+        except OSError as exc:
+            raise _staged_error(exc, staging) from exc
         finally:
             if not staging.committed:
                 staging.discard()
     return result
+
+
+def _staged_error(exc: OSError, staging: Staging) -> OSError:
+    """``exc`` naming the output file it was writing rather than its staged copy."""
+    name = exc.filename
+    if staging.committed or name is None:
+        return exc
+    try:
+        final = staging.final_path(name)
+    except ValueError:  # not a staged file (a part, a data file)
+        return exc
+    reason = exc.strerror or " ".join(str(exc).split())
+    note = "writing the new outputs; the previous ones are unchanged"
+    return OSError(exc.errno, f"{reason} ({note})", str(final))
 
 
 def _run_into(scenario, out_dir: Path, staging: Staging, parts: Path, quiet: bool, start: float):

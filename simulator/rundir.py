@@ -598,6 +598,15 @@ class Staging:
         files = sorted(str(p.relative_to(self.path)) for p in self.path.rglob("*") if p.is_file())
         # run.json last: when it is new, everything it describes is in place.
         files.sort(key=lambda rel: rel == "run.json")
+        for rel in files:  # a rename onto a directory would fail half-way through the swap
+            target = self.out_dir / rel
+            if target.exists() and not target.is_file():
+                raise OSError(
+                    errno.EISDIR,
+                    "is not a file, so the output of that name cannot replace it (the "
+                    "previous outputs are unchanged)",
+                    str(target),
+                )
         checksums = {rel: file_sha256(self.path / rel) for rel in files}
         previous = recorded_outputs(self.out_dir)
         plan = {

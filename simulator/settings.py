@@ -101,8 +101,8 @@ class SizeSpec:
             Average daily volume of the training days, in shares per day.
         lot_size : float, optional
             Lot in shares; default :attr:`lot_size`.  With a lot > 0, an ADV-relative size
-            ``f * adv_shares`` is rounded to the nearest whole number of lots, and to one
-            lot when it would round to zero, so the schedules can be rounded to lots with
+            ``f * adv_shares`` is rounded to the nearest whole number of lots (halves up),
+            and to one lot when it would round to zero, so the schedules can be rounded to lots with
             the exact total kept.  Sizes given in shares are returned as they are.
 
         Returns
@@ -116,7 +116,7 @@ class SizeSpec:
         raw = tuple(f * float(adv_shares) for f in self.adv_fraction)
         if lot <= 0:
             return raw
-        return tuple(max(1.0, float(round(v / lot))) * lot for v in raw)
+        return tuple(max(1.0, math.floor(v / lot + 0.5)) * lot for v in raw)
 
 
 def _whole_lots(shares: float, lot: float) -> bool:

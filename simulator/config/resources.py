@@ -31,7 +31,18 @@ from dataclasses import dataclass
 
 from .errors import ScenarioError
 
-__all__ = ["MemoryEstimate", "available_memory_bytes", "check_resources", "estimate_memory"]
+__all__ = [
+    "MAX_ALLOCATION_ROWS",
+    "MemoryEstimate",
+    "available_memory_bytes",
+    "check_resources",
+    "estimate_memory",
+]
+
+# Most schedule rows (sizes x schedules x intervals) kept for allocations.csv: about 0.7 GB
+# in memory.  The representative day's schedules are held whole before they are written, so
+# a longer table is refused on any machine rather than admitted on a large one.
+MAX_ALLOCATION_ROWS = 5_000_000
 
 # Measured costs (bytes): interpreter with numpy/pandas/scipy/cvxpy imported; one more
 # worker process; a result row; an allocation row (long format, object label columns).
@@ -59,11 +70,14 @@ class MemoryEstimate:
         The YAML path that drives each term (named in the error).
     details : dict of str to str
         What each term counts, in words.
+    allocation_rows : int
+        Rows of ``allocations.csv`` (sizes x schedules x intervals, per market).
     """
 
     terms: dict
     fields: dict
     details: dict
+    allocation_rows: int = 0
 
     @property
     def total_bytes(self) -> float:
@@ -222,7 +236,8 @@ def estimate_memory(scenario, workers: int | None = None) -> MemoryEstimate:
         ),
         "bootstrap": f"{ev.bootstrap_samples:,} resamples x {test_days:,} test days",
     }
-    return MemoryEstimate(terms=terms, fields=fields, details=details)
+    rows = regimes * n_sizes * schedules * intervals
+    return MemoryEstimate(terms=terms, fields=fields, details=details, allocation_rows=rows)
 
 
 def check_resources(scenario, available: float | None = None) -> MemoryEstimate:
@@ -242,11 +257,22 @@ def check_resources(scenario, available: float | None = None) -> MemoryEstimate:
     Raises
     ------
     ScenarioError
-        Naming the field behind the largest term, the estimate and the memory available.
+        Naming the field behind the largest term, the estimate and the memory available; or
+        the sizes when the allocations table would exceed :data:`MAX_ALLOCATION_ROWS`.
     """
     estimate = estimate_memory(scenario)
-    budget = _SAFETY * (available_memory_bytes() if available is None else float(available))
     total = estimate.total_bytes
+    rows = estimate.allocation_rows
+    if rows > MAX_ALLOCATION_ROWS:
+        path = estimate.fields["allocations"]
+        raise ScenarioError(
+            path,
+            f"gives {estimate.details['allocations']}, more than the "
+            f"{MAX_ALLOCATION_ROWS:,} allowed (the run would need about {_bytes_text(total)} "
+            "of memory); use fewer sizes or intervals",
+            _field_value(scenario, path),
+        )
+    budget = _SAFETY * (available_memory_bytes() if available is None else float(available))
     if total <= budget:
         return estimate
     key = estimate.dominant

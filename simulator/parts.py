@@ -7,8 +7,9 @@ to (:func:`simulator.rundir.run_fingerprint`) and every part file with its size 
 written after the files themselves:
 
 - only parts listed in the manifest are reused, and only after their checksums match; a
-  missing, damaged or unreadable part is recomputed with a :class:`PartWarning` naming the
-  file;
+  damaged or unreadable part is recomputed with a :class:`PartWarning` naming the file (a
+  part whose rows file is gone counts as unfinished and is recomputed silently: the rows
+  file is written last and marks a finished part);
 - only files listed in the manifest (and the manifest itself) are ever deleted; anything
   else in the directory is left alone.
 """
@@ -152,7 +153,11 @@ class PartStore:
             PartWarning,
             stacklevel=3,
         )
-        for name in entry.get("files", {}):
+        self._drop(stem, entry)
+
+    def _drop(self, stem: str, entry: dict) -> None:
+        files = entry.get("files")
+        for name in files if isinstance(files, dict) else ():
             (self.directory / Path(name).name).unlink(missing_ok=True)
         del self._manifest["parts"][stem]
 
@@ -180,6 +185,12 @@ class PartStore:
         done = {}
         changed = False
         for stem, entry in list(self._manifest["parts"].items()):
+            if not (self.directory / f"{stem}.rows.parquet").exists():
+                # The rows file marks a finished part: without it the day was never
+                # finished or was deliberately removed, so it is simply computed again.
+                self._drop(stem, entry)
+                changed = True
+                continue
             problem = self._verified(entry)
             if problem is not None:
                 self._damaged(stem, entry, *problem)

@@ -27,11 +27,13 @@ Layout of an output directory ``OUT`` (besides the result files, see :mod:`simul
   full, file-size limit, kill) leaves the previous set untouched; a kill during the renames
   is completed by the next command that opens the directory (:func:`recover`), so no mix of
   two sets survives.  Only files listed in ``outputs.json`` or the parts manifest - files
-  tradealloc wrote - are ever deleted.
+  tradealloc wrote - are ever deleted, and an output is deleted only while its contents are
+  still those recorded.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import errno
 import hashlib
@@ -39,6 +41,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import socket
 import warnings
 from dataclasses import dataclass
@@ -561,6 +564,21 @@ def recover(out_dir) -> bool:
     return done
 
 
+@contextlib.contextmanager
+def _signals_deferred():
+    """Hold SIGINT and SIGTERM back for the duration of the block (POSIX; else a no-op)."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    try:
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    except (AttributeError, OSError, ValueError):
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 class Staging:
     """The next output set of ``out_dir``, written aside and committed as a whole.
 
@@ -609,15 +627,24 @@ class Staging:
                 )
         checksums = {rel: file_sha256(self.path / rel) for rel in files}
         previous = recorded_outputs(self.out_dir)
+        # A file of the previous set that the new one lacks goes, unless it was changed
+        # since tradealloc wrote it (then it is someone's own file now).
+        stale = []
+        for rel in sorted(set(previous) - set(files)):
+            target = self.out_dir / rel
+            if target.is_file() and file_sha256(target) == previous[rel]:
+                stale.append(rel)
         plan = {
             "staging": self.path.name,
             "files": files,
-            "delete": sorted(set(previous) - set(files)),
+            "delete": stale,
             "checksums": checksums,
         }
-        atomic_write_text(_internal(self.out_dir) / _COMMIT, json.dumps(plan))
-        _apply(self.out_dir, plan)
-        self.committed = True
+        # Ctrl-C and SIGTERM wait for the few renames (recovery would finish them anyway).
+        with _signals_deferred():
+            atomic_write_text(_internal(self.out_dir) / _COMMIT, json.dumps(plan))
+            _apply(self.out_dir, plan)
+            self.committed = True
         return files
 
     def discard(self) -> None:

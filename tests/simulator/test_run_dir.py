@@ -439,11 +439,13 @@ def test_overwrite_with_another_format_removes_only_files_of_the_previous_set(tm
     assert invoke("run", write(tmp_path, data), "--out", out, "--quiet").exit_code == 0
     (out / "notes.md").write_text("mine")
     (out / "figures" / "my_plot.png").write_bytes(b"png")
+    (out / "figures" / "sensitivity.png").write_bytes(b"edited by hand")
     data["output"] = {"figures": False}
     result = invoke("run", write(tmp_path, data), "--out", out, "--quiet", "--overwrite")
     assert result.exit_code == 0, result.stderr
     assert not (out / "report.md").exists()
-    assert sorted(p.name for p in (out / "figures").iterdir()) == ["my_plot.png"]
+    assert sorted(p.name for p in (out / "figures").iterdir()) == ["my_plot.png", "sensitivity.png"]
+    assert (out / "figures" / "sensitivity.png").read_bytes() == b"edited by hand"
     assert (out / "notes.md").read_text() == "mine"
 
 

@@ -3,8 +3,11 @@
 A thin click layer without domain logic: every command calls one library function.
 
 Exit codes: 0 success; 2 user error (invalid scenario or option, missing input file, existing
-output directory), printed as one line ``error: ...`` on stderr without a traceback; 1
-unexpected error (a short message; rerun with ``--debug`` for the traceback).
+or locked output directory, a file that cannot be read or written - every ``OSError``, named
+by its path), printed as one line ``error: ...`` on stderr without a traceback; 1 unexpected
+error (a short message; rerun with ``--debug`` for the traceback); 130 interrupted (Ctrl-C,
+SIGINT) and 143 terminated (SIGTERM): the run stops, its workers are shut down, the previous
+outputs stay whole and finished test days are kept for ``--resume``.
 
 Examples
 --------
@@ -21,6 +24,7 @@ Examples
 from __future__ import annotations
 
 import dataclasses
+import signal
 import sys
 import warnings
 from pathlib import Path
@@ -49,15 +53,38 @@ def _raised_by_us(exc: BaseException) -> bool:
     return module.split(".")[0] in _OWN_PACKAGES
 
 
+class Terminated(KeyboardInterrupt):
+    """Raised in the main thread on SIGTERM, so a run unwinds exactly as on Ctrl-C."""
+
+
+_terminated = False
+
+
+def _on_sigterm(signum, frame) -> None:
+    global _terminated
+    _terminated = True
+    raise Terminated()
+
+
+def _os_error_message(exc: OSError) -> str:
+    """``<what went wrong>: <path>`` for an OSError (the path when it names one)."""
+    if isinstance(exc, FileNotFoundError) and exc.filename is not None:
+        return f"file not found: {exc.filename}"
+    reason = exc.strerror or _one_line(exc) or type(exc).__name__
+    if exc.filename is None:
+        return f"{reason} ({type(exc).__name__})"
+    names = str(exc.filename) + (f" -> {exc.filename2}" if exc.filename2 is not None else "")
+    return f"{reason}: {names}"
+
+
 def _user_error_message(exc: BaseException) -> str | None:
     """The one-line message of a user error, or None for an unexpected error."""
     from models.errors import TradeallocError
 
     if isinstance(exc, click.ClickException):
         return exc.format_message()
-    if isinstance(exc, FileNotFoundError):
-        name = exc.filename if exc.filename is not None else exc
-        return f"file not found: {name}"
+    if isinstance(exc, OSError):
+        return _os_error_message(exc)
     if isinstance(exc, TradeallocError):
         return str(exc)
     if isinstance(exc, ValueError) and _raised_by_us(exc):
@@ -70,6 +97,15 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
     click.echo(f"warning: {_one_line(message)}", err=True)
 
 
+def _install_sigterm():
+    """Handle SIGTERM like Ctrl-C (main thread only); return the previous handler."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _on_sigterm)
+
+
 class _Cli(click.Group):
     """A click group mapping exceptions to exit codes and one-line messages."""
 
@@ -77,23 +113,43 @@ class _Cli(click.Group):
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         """Run the command line; return or exit with 0, 1 or 2 (see the module docstring)."""
+        global _terminated
         self.debug = False
-        with warnings.catch_warnings():
-            warnings.showwarning = _show_warning
-            try:
-                result = super().main(
-                    args=args,
-                    prog_name=prog_name or "run-backtest",
-                    complete_var=complete_var,
-                    standalone_mode=False,
-                    **extra,
+        _terminated = False
+        previous = _install_sigterm()
+        try:
+            with warnings.catch_warnings():
+                warnings.showwarning = _show_warning
+                # joblib's note when an interrupted run cancels its queued tasks: expected.
+                warnings.filterwarnings(
+                    "ignore", message=r".*tasks which were still being processed by the workers"
                 )
-                code = result if isinstance(result, int) else 0
-            except (click.exceptions.Abort, KeyboardInterrupt):
-                click.echo("error: interrupted", err=True)
-                code = 130
-            except Exception as exc:
-                code = self._report(exc)
+                try:
+                    result = super().main(
+                        args=args,
+                        prog_name=prog_name or "run-backtest",
+                        complete_var=complete_var,
+                        standalone_mode=False,
+                        **extra,
+                    )
+                    code = result if isinstance(result, int) else 0
+                except (click.exceptions.Abort, KeyboardInterrupt):
+                    # click turns KeyboardInterrupt (and so Terminated) into Abort.
+                    if _terminated:
+                        click.echo(
+                            "error: terminated (SIGTERM); finished test days are kept, rerun "
+                            "with --resume to continue",
+                            err=True,
+                        )
+                        code = 143
+                    else:
+                        click.echo("error: interrupted", err=True)
+                        code = 130
+                except Exception as exc:
+                    code = self._report(exc)
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
         if standalone_mode:
             sys.exit(code)
         return code
@@ -182,8 +238,11 @@ def run(scenario, out, n_jobs, backend, scheduler, seed, overwrite, resume, quie
 @cli.command()
 @_scenario_arg
 def validate(scenario):
-    """Check SCENARIO (schema, strategies, data files) and summarise it."""
+    """Check SCENARIO (schema, strategies and model kind, data files, memory) and summarise it."""
+    from simulator.config.resources import check_resources
+
     config = _load(scenario)
+    check_resources(config)
     click.echo(config.describe())
 
 
@@ -275,8 +334,13 @@ def fit(data, fmt, kind, side, message, symbol, interval_minutes, smoothing, out
 def report(results_dir):
     """Re-render the figures and report of the results in RESULTS_DIR."""
     from simulator.report import render_report
+    from simulator.rundir import RunLock, record_outputs, recover
 
-    path = render_report(results_dir)
+    with RunLock(results_dir):
+        recover(results_dir)
+        path = render_report(results_dir)
+        written = [path, *sorted((results_dir / "figures").glob("*.png"))]
+        record_outputs(results_dir, [p.relative_to(results_dir) for p in written])
     click.echo(f"report written to {path}")
 
 

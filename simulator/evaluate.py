@@ -8,6 +8,7 @@ by task key, so they do not depend on ``n_jobs`` or the backend.
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -23,6 +24,7 @@ from strategies import Strategy
 from .daytask import DayOutcome, DayTask, normalize_result_types, run_day_task
 from .parts import PartStore
 from .settings import BACKENDS, EvaluationSettings
+from .workers import check_scheduler, effective_n_jobs, shutdown_loky, watch_parent
 
 __all__ = ["Evaluation", "evaluate", "plan_test_days"]
 
@@ -129,7 +131,12 @@ def _keyed(task: DayTask) -> tuple[str, int, DayOutcome]:
 
 @contextlib.contextmanager
 def _backend(backend: str, n_jobs: int, scheduler: str | None):
-    """joblib backend context; a Dask client (given or a local cluster) for 'dask'."""
+    """joblib backend context; a Dask client (given or a local cluster) for 'dask'.
+
+    Every exit path (success, error, interrupt, SIGTERM) shuts the workers down: loky's
+    reusable executor is terminated and a local Dask cluster closed.  loky workers also end
+    themselves when the driver dies (:func:`simulator.workers.watch_parent`).
+    """
     import joblib
 
     if backend not in BACKENDS:
@@ -137,8 +144,15 @@ def _backend(backend: str, n_jobs: int, scheduler: str | None):
             f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}"
         )
     if backend != "dask":
-        with joblib.parallel_config(backend=backend, n_jobs=n_jobs):
-            yield
+        options = {}
+        if backend == "loky":
+            options = {"initializer": watch_parent, "initargs": (os.getpid(),)}
+        try:
+            with joblib.parallel_config(backend=backend, n_jobs=n_jobs, **options):
+                yield
+        finally:
+            if backend == "loky" and n_jobs != 1:
+                shutdown_loky()
         return
     try:
         from dask.distributed import Client, LocalCluster
@@ -146,15 +160,19 @@ def _backend(backend: str, n_jobs: int, scheduler: str | None):
         raise InvalidParameterError(
             "backend 'dask' needs dask.distributed; install it with pip install -e '.[dask]'"
         ) from exc
+    cluster = None
     if scheduler:
-        client = Client(scheduler)
-        cluster = None
+        check_scheduler(scheduler)
+        client = Client(scheduler, timeout="10s")
     else:
-        workers = n_jobs if n_jobs and n_jobs > 0 else None
         cluster = LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=n_jobs, threads_per_worker=1, processes=True, dashboard_address=None
         )
-        client = Client(cluster)
+        try:
+            client = Client(cluster)
+        except BaseException:
+            cluster.close()
+            raise
     try:
         with joblib.parallel_config(backend="dask"):
             yield
@@ -189,7 +207,8 @@ def evaluate(
     scenario : str, default ''
         Name copied into the ``scenario`` column.
     n_jobs : int, default 1
-        Parallel workers (-1 = all cores).
+        Parallel workers (-1 = all cores); capped at the available cores with a
+        :class:`simulator.workers.ResourceCapWarning`.
     backend : {'loky', 'threading', 'dask'}, default 'loky'
         joblib backend; 'dask' uses ``scheduler`` or starts a local cluster for the run.
     scheduler : str, optional
@@ -208,6 +227,8 @@ def evaluate(
     from tqdm.auto import tqdm
 
     start = time.perf_counter()
+    if not (backend == "dask" and scheduler):  # a remote cluster has its own workers
+        n_jobs = effective_n_jobs(n_jobs)
     if isinstance(markets, BookSnapshots):
         markets = {markets.symbol or "market": markets}
     labelled = [

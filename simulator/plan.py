@@ -240,9 +240,7 @@ def _plan_one(
     name = getattr(strategy, "name", "") or type(strategy).__name__
     start = time.perf_counter()
     try:
-        raw = call_isolated(
-            label, lambda: strategy.schedule(problem), getattr(settings, "strategy_timeout_s", 60.0)
-        )
+        raw = call_isolated(label, lambda: strategy.schedule(problem), settings.strategy_timeout_s)
     except StrategyFailure as exc:
         return Planned(label, name, None, np.nan, _one_line(exc))
     ms = 1e3 * (time.perf_counter() - start)

@@ -1,6 +1,7 @@
 """Run a scenario end to end: markets, evaluation, summaries, outputs, figures and report.
 
-Output directory (every file written atomically)::
+Output directory (the complete set is written to a staging folder and swapped in at the end,
+see :mod:`simulator.rundir`)::
 
     results.parquet, results.csv   one row per (regime, day, size, strategy)
     summary.csv                    per (regime, size, strategy) statistics with 95% intervals
@@ -11,17 +12,19 @@ Output directory (every file written atomically)::
     run.json                       scenario, settings, seed, package versions, timings
     figures/*.png, report.html     (or report.md)
     parts/                         one file set per finished test day (resume)
+    .tradealloc/                   lock, record of the committed outputs, staging
 
-An existing non-empty directory is refused unless ``overwrite`` (earlier result files stay in
-place until the new ones replace them) or ``resume`` (finished days are reused).
+An existing non-empty directory is refused unless ``overwrite`` (the earlier output set stays
+whole until the new one replaces it) or ``resume`` (finished days of the same run - same
+fingerprint - are reused).  One run at a time holds the directory's lock.  CSV text cells
+that a spreadsheet would run as formulas are escaped (:mod:`simulator.outputs`); file names
+derived from data (regimes, symbols) are sanitised so they stay inside the directory.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
-import shutil
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,21 +36,34 @@ import pandas as pd
 
 from models.errors import InvalidParameterError
 
+from .config.resources import check_resources
+from .config.scenario import safe_name
 from .evaluate import Evaluation, evaluate
 from .failures import failure_table
 from .outputs import atomic_write_csv, atomic_write_parquet, atomic_write_text
+from .parts import read_manifest, start_parts
 from .report import render_report
+from .rundir import (
+    Fingerprint,
+    RunDirectoryError,
+    RunLock,
+    Staging,
+    holds_results,
+    recover,
+    run_fingerprint,
+)
 from .settings import EvaluationSettings
 from .sources import build_markets
 from .summary import sensitivity_table, summarize
+from .workers import check_scheduler
 
 __all__ = [
     "RunResult",
     "NothingSucceededError",
     "OutputExistsError",
+    "ResumeRefusedError",
     "run_scenario",
 ]
-
 
 _PACKAGES = ("numpy", "scipy", "cvxpy", "pandas", "joblib", "matplotlib", "pyarrow", "tradealloc")
 
@@ -58,6 +74,10 @@ class OutputExistsError(InvalidParameterError):
 
 class NothingSucceededError(InvalidParameterError):
     """Every schedule of a run failed (typically infeasible constraints); results were written."""
+
+
+class ResumeRefusedError(RunDirectoryError):
+    """``resume`` was asked but the directory's parts belong to another run (or to none)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -140,38 +160,25 @@ class RunResult:
         ).to_string(index=False)
 
 
-def _fingerprint(scenario_dict: dict) -> str:
-    """Hash of what determines results (execution settings such as n_jobs excluded)."""
-    payload = {k: v for k, v in scenario_dict.items() if k != "output"}
-    payload["evaluation"] = {
-        k: v
-        for k, v in payload.get("evaluation", {}).items()
-        if k not in ("n_jobs", "backend", "scheduler")
-    }
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def _prepare(out_dir: Path, fingerprint: str, overwrite: bool, resume: bool) -> Path:
+def _prepare(out_dir: Path, fingerprint: Fingerprint, overwrite: bool, resume: bool) -> Path:
+    """Check the directory against the mode and start or continue its parts (lock held)."""
     parts = out_dir / "parts"
-    manifest = parts / "manifest.json"
-    existing = out_dir.exists() and any(out_dir.iterdir())
+    existing = holds_results(out_dir)
     if existing and not (overwrite or resume):
         raise OutputExistsError(
             f"output directory {str(out_dir)!r} already holds results; pass --overwrite to "
             "replace them or --resume to continue an interrupted run"
         )
-    if resume and manifest.is_file():
-        recorded = json.loads(manifest.read_text()).get("fingerprint")
-        if recorded != fingerprint:
-            raise InvalidParameterError(
-                f"cannot resume in {str(out_dir)!r}: its parts were made by a different "
-                "scenario (settings changed); use --overwrite to start again"
+    if resume and existing:
+        why = fingerprint.difference(read_manifest(parts))
+        if why is not None:
+            raise ResumeRefusedError(
+                f"cannot resume in {str(out_dir)!r}: {why}; use --overwrite to start again"
             )
-    elif parts.exists() and not resume:
-        # Stale parts of another run; the result files beside them stay until replaced.
-        shutil.rmtree(parts)
-    parts.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(manifest, json.dumps({"fingerprint": fingerprint}))
+        return parts
+    # A fresh start: our earlier parts go (foreign files stay); the committed outputs stay
+    # until the new set replaces them.
+    start_parts(parts, fingerprint.digest, fingerprint.components)
     return parts
 
 
@@ -222,6 +229,13 @@ def run_scenario(
 ) -> RunResult:
     """Run a scenario and write every output.
 
+    Before anything is written the scenario's memory estimate is checked
+    (:func:`simulator.config.resources.check_resources`) and a Dask scheduler, when given,
+    must answer.  The directory is then locked for the whole run (:class:`simulator.rundir.
+    RunLock`), an interrupted commit of an earlier run completed, and the outputs written to
+    a staging folder that replaces the previous set at the end (:class:`simulator.rundir.
+    Staging`): an error, an interrupt or a kill at any point leaves the previous set whole.
+
     Parameters
     ----------
     scenario : simulator.config.Scenario
@@ -231,7 +245,8 @@ def run_scenario(
     overwrite : bool, default False
         Replace results already in ``out_dir``.
     resume : bool, default False
-        Reuse the finished days of an interrupted run with the same scenario.
+        Reuse the finished days of an interrupted run with the same fingerprint (scenario,
+        seed, code, plugin sources and data contents); an empty directory starts afresh.
     quiet : bool, default False
         No progress bar.
 
@@ -243,12 +258,59 @@ def run_scenario(
     ------
     OutputExistsError
         If ``out_dir`` holds results and neither ``overwrite`` nor ``resume`` is set.
+    ResumeRefusedError
+        If ``resume`` is set and the parts in ``out_dir`` lack a fingerprint or have a
+        different one (the message says what changed).
+    simulator.rundir.DirectoryLockedError
+        If another live run holds ``out_dir``.
+    simulator.config.ScenarioError
+        If the run would need more memory than is available.
+    simulator.workers.SchedulerUnreachableError
+        If ``evaluation.scheduler`` does not answer.
+    NothingSucceededError
+        If every schedule failed (the rows are written first).
+    OSError
+        If a file cannot be written; its ``filename`` names it.
     """
-    timings = {}
     start = time.perf_counter()
     out_dir = Path(out_dir if out_dir is not None else scenario.output.dir)
+    check_resources(scenario)
+    ev = scenario.evaluation
+    if ev.backend == "dask" and ev.scheduler:
+        check_scheduler(ev.scheduler)
+    with RunLock(out_dir):
+        recover(out_dir)
+        fingerprint = run_fingerprint(scenario)
+        parts = _prepare(out_dir, fingerprint, overwrite, resume)
+        staging = Staging(out_dir)
+        try:
+            result = _run_into(scenario, out_dir, staging, parts, quiet, start)
+        except OSError as exc:
+            raise _staged_error(exc, staging) from exc
+        finally:
+            if not staging.committed:
+                staging.discard()
+    return result
+
+
+def _staged_error(exc: OSError, staging: Staging) -> OSError:
+    """``exc`` naming the output file it was writing rather than its staged copy."""
+    name = exc.filename
+    if staging.committed or name is None:
+        return exc
+    try:
+        final = staging.final_path(name)
+    except ValueError:  # not a staged file (a part, a data file)
+        return exc
+    reason = exc.strerror or " ".join(str(exc).split())
+    note = "writing the new outputs; the previous ones are unchanged"
+    return OSError(exc.errno, f"{reason} ({note})", str(final))
+
+
+def _run_into(scenario, out_dir: Path, staging: Staging, parts: Path, quiet: bool, start: float):
+    timings = {}
+    stage = staging.path
     scenario_dict = scenario.to_dict()
-    parts = _prepare(out_dir, _fingerprint(scenario_dict), overwrite, resume)
     settings = scenario.to_settings()
     strategies = list(scenario.build_strategies())
 
@@ -271,19 +333,28 @@ def run_scenario(
     timings["evaluate"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     summary = summarize(
-        evaluation.results, bootstrap_samples=settings.bootstrap_samples, seed=settings.seed
+        evaluation.results,
+        bootstrap_samples=settings.bootstrap_samples,
+        seed=settings.seed,
+        equivalence_bps=settings.equivalence_bps,
+        strategy_order=[label for label, _ in strategies],
     )
     sensitivity = sensitivity_table(evaluation.results)
     timings["summarize"] = time.perf_counter() - t0
 
-    atomic_write_parquet(evaluation.results, out_dir / "results.parquet")
-    atomic_write_csv(evaluation.results, out_dir / "results.csv")
-    atomic_write_csv(summary, out_dir / "summary.csv")
-    atomic_write_csv(sensitivity, out_dir / "sensitivity.csv")
-    atomic_write_csv(evaluation.allocations, out_dir / "allocations.csv")
-    atomic_write_csv(_profile(evaluation, settings), out_dir / "profile.csv")
+    atomic_write_parquet(evaluation.results, stage / "results.parquet")
+    atomic_write_csv(evaluation.results, stage / "results.csv")
+    atomic_write_csv(summary, stage / "summary.csv")
+    atomic_write_csv(sensitivity, stage / "sensitivity.csv")
+    atomic_write_csv(evaluation.allocations, stage / "allocations.csv")
+    atomic_write_csv(_profile(evaluation, settings), stage / "profile.csv")
+    model_files = {}
     for regime, model in evaluation.models.items():
-        model.save(out_dir / "models" / f"{regime}.json")
+        name = safe_name(regime, default="market")
+        while name in model_files.values():  # two regimes sanitised alike
+            name += "_"
+        model_files[regime] = name
+        model.save(stage / "models" / f"{name}.json")
     run_info = {
         "scenario": scenario_dict,
         "settings": {k: v for k, v in vars(settings).items() if k != "sizes"}
@@ -299,13 +370,15 @@ def run_scenario(
             }
             for k, v in markets.items()
         },
+        "model_files": {k: f"models/{v}.json" for k, v in model_files.items()},
         "report_format": scenario.output.report,
         "versions": _versions(),
         "finished_utc": datetime.now(UTC).isoformat(timespec="seconds"),
         "timings_s": timings,
     }
     if not evaluation.results["success"].any():
-        atomic_write_text(out_dir / "run.json", json.dumps(run_info, indent=2, default=str))
+        atomic_write_text(stage / "run.json", json.dumps(run_info, indent=2, default=str))
+        staging.commit()
         first = evaluation.results["message"].iloc[0]
         raise NothingSucceededError(
             f"no schedule succeeded in {len(evaluation.results)} attempts; first failure: "
@@ -314,11 +387,12 @@ def run_scenario(
     report_path = None
     if scenario.output.figures:
         t0 = time.perf_counter()
-        atomic_write_text(out_dir / "run.json", json.dumps(run_info, indent=2, default=str))
-        report_path = render_report(out_dir, fmt=scenario.output.report)
+        atomic_write_text(stage / "run.json", json.dumps(run_info, indent=2, default=str))
+        report_path = staging.final_path(render_report(stage, fmt=scenario.output.report))
         timings["report"] = time.perf_counter() - t0
     timings["total"] = time.perf_counter() - start
-    atomic_write_text(out_dir / "run.json", json.dumps(run_info, indent=2, default=str))
+    atomic_write_text(stage / "run.json", json.dumps(run_info, indent=2, default=str))
+    staging.commit()
     return RunResult(
         out_dir=out_dir,
         report_path=report_path,

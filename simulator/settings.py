@@ -7,17 +7,21 @@ from a scenario file, and a researcher can build them directly in Python.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from models.book_walk import DEFAULT_BEYOND_DEPTH_BPS, side_sign
 from models.errors import InvalidParameterError
 
-__all__ = ["EvaluationSettings", "SizeSpec", "MODES", "BACKENDS"]
+__all__ = ["EvaluationSettings", "SizeSpec", "MODES", "BACKENDS", "MAX_ORDER_SHARES"]
 
 MODES = ("walk_forward", "in_sample")
 BACKENDS = ("loky", "threading", "dask")
 _MODEL_KINDS = ("linear", "power", "book")
+# Largest parent order accepted, in shares.  Costs grow like S**2 (linear model, book walk
+# beyond the visible depth), so sizes far beyond any listed company's float overflow float64
+# or lose the precision the schedule checks rely on; 1e12 shares is ~10x the largest float.
+MAX_ORDER_SHARES = 1e12
 
 
 def _positive_finite(name: str, value: float) -> None:
@@ -36,10 +40,16 @@ class SizeSpec:
     adv_fraction : tuple of float, optional
         Parent order sizes as fractions of the average daily volume of the training days
         (each in (0, 1]).  Exactly one of ``shares`` and ``adv_fraction`` is given.
+    lot_size : float, default 0
+        Lot the sizes are rounded to, in shares (0 = no rounding): ADV-relative sizes are
+        rounded to the nearest whole number of lots (at least one lot) by :meth:`to_shares`,
+        and sizes in shares must be whole lots.  :class:`EvaluationSettings` sets it from
+        its own ``lot_size``.
     """
 
     shares: tuple[float, ...] | None = None
     adv_fraction: tuple[float, ...] | None = None
+    lot_size: float = 0.0
 
     def __post_init__(self) -> None:
         if (self.shares is None) == (self.adv_fraction is None):
@@ -52,10 +62,24 @@ class SizeSpec:
         values = tuple(float(v) for v in values)
         if not values:
             raise InvalidParameterError(f"sizes.{name} must not be empty; got {values!r}")
+        lot = self.lot_size
+        if not (isinstance(lot, int | float) and math.isfinite(lot) and lot >= 0):
+            raise InvalidParameterError(f"lot_size must be finite and >= 0; got {lot!r}")
+        object.__setattr__(self, "lot_size", float(lot))
         for i, v in enumerate(values):
             _positive_finite(f"sizes.{name}[{i}]", v)
             if name == "adv_fraction" and v > 1:
                 raise InvalidParameterError(f"sizes.adv_fraction[{i}] must be in (0, 1]; got {v!r}")
+            if name == "shares" and v > MAX_ORDER_SHARES:
+                raise InvalidParameterError(
+                    f"sizes.shares[{i}] must be <= {MAX_ORDER_SHARES:g} shares (larger orders "
+                    f"overflow the cost arithmetic); got {v!r}"
+                )
+            if name == "shares" and lot > 0 and not _whole_lots(v, lot):
+                raise InvalidParameterError(
+                    f"sizes.shares[{i}] must be a whole number of lots of {lot:g} shares "
+                    f"(constraints.lot_size); got {v!r}"
+                )
         object.__setattr__(self, name, values)
 
     @property
@@ -68,11 +92,36 @@ class SizeSpec:
         """``'shares'`` or ``'adv_fraction'``."""
         return "shares" if self.shares is not None else "adv_fraction"
 
-    def to_shares(self, adv_shares: float) -> tuple[float, ...]:
-        """Sizes in shares given the average daily volume ``adv_shares`` (shares per day)."""
+    def to_shares(self, adv_shares: float, lot_size: float | None = None) -> tuple[float, ...]:
+        """Sizes in shares given the average daily volume.
+
+        Parameters
+        ----------
+        adv_shares : float
+            Average daily volume of the training days, in shares per day.
+        lot_size : float, optional
+            Lot in shares; default :attr:`lot_size`.  With a lot > 0, an ADV-relative size
+            ``f * adv_shares`` is rounded to the nearest whole number of lots (halves up),
+            and to one lot when it would round to zero, so the schedules can be rounded to lots with
+            the exact total kept.  Sizes given in shares are returned as they are.
+
+        Returns
+        -------
+        tuple of float
+            One size per configured value, in shares.
+        """
+        lot = self.lot_size if lot_size is None else float(lot_size)
         if self.shares is not None:
             return self.shares
-        return tuple(f * adv_shares for f in self.adv_fraction)
+        raw = tuple(f * float(adv_shares) for f in self.adv_fraction)
+        if lot <= 0:
+            return raw
+        return tuple(max(1.0, math.floor(v / lot + 0.5)) * lot for v in raw)
+
+
+def _whole_lots(shares: float, lot: float) -> bool:
+    ratio = shares / lot
+    return abs(ratio - round(ratio)) <= 1e-9 * max(1.0, abs(ratio))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -105,6 +154,8 @@ class EvaluationSettings:
         Lower bound per interval, in shares.
     lot_size : float, default 0
         Round schedules to lots of this many shares (largest remainder); 0 = no rounding.
+        ADV-relative sizes are rounded to whole lots (see :meth:`SizeSpec.to_shares`):
+        ``sizes`` is replaced by a copy carrying this lot size.
     transient_half_life : float, default 0
         Half-life of the recovery of consumed liquidity, in intervals (0 = full recovery).
     permanent_impact : float, default 0
@@ -117,6 +168,13 @@ class EvaluationSettings:
         Root of every random stream (``numpy.random.SeedSequence``).
     bootstrap_samples : int, default 2000
         Bootstrap resamples for confidence intervals.
+    equivalence_bps : float, default 0.1
+        Practical-equivalence margin of the verdict against ``equal``, in basis points of
+        arrival notional (>= 0): an improvement whose interval lies within
+        ``[-equivalence_bps, +equivalence_bps]`` is ``equivalent``.
+    strategy_timeout_s : float, default 60
+        Wall-clock limit for one strategy to compute one schedule, in seconds (> 0); a
+        strategy that takes longer yields failed rows.
     """
 
     sizes: SizeSpec
@@ -136,6 +194,8 @@ class EvaluationSettings:
     oracle: bool = True
     seed: int = 0
     bootstrap_samples: int = 2000
+    equivalence_bps: float = 0.1
+    strategy_timeout_s: float = 60.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.sizes, SizeSpec):
@@ -181,4 +241,20 @@ class EvaluationSettings:
             raise InvalidParameterError(
                 f"bootstrap_samples must be an integer >= 100; got {self.bootstrap_samples!r}"
             )
+        value = self.equivalence_bps
+        if not (
+            isinstance(value, int | float)
+            and not isinstance(value, bool)
+            and math.isfinite(value)
+            and value >= 0
+        ):
+            raise InvalidParameterError(f"equivalence_bps must be finite and >= 0; got {value!r}")
+        object.__setattr__(self, "equivalence_bps", float(value))
+        value = self.strategy_timeout_s
+        if isinstance(value, bool):
+            raise InvalidParameterError(f"strategy_timeout_s must be a number > 0; got {value!r}")
+        _positive_finite("strategy_timeout_s", value)
+        object.__setattr__(self, "strategy_timeout_s", float(value))
         object.__setattr__(self, "model_options", dict(self.model_options))
+        if self.sizes.lot_size != self.lot_size:
+            object.__setattr__(self, "sizes", replace(self.sizes, lot_size=self.lot_size))

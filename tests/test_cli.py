@@ -416,3 +416,40 @@ def test_resume_refuses_parts_of_a_different_scenario(tmp_path):
     assert_user_error(
         invoke("run", changed, "--out", out, "--quiet", "--resume"), "cannot resume", "--overwrite"
     )
+
+
+# --------------------------------------------------------------------------- issue 11
+
+
+def test_validate_rejects_a_strategy_that_cannot_use_the_model_kind(tmp_path):
+    # issue 11: frog_replay listed analytical with kind book; validate passed and every one
+    # of its rows failed.
+    data = {**TINY, "model": {"kind": "book", "training_days": 2}}
+    data["strategies"] = ["equal", "exact", "analytical"]
+    assert_user_error(
+        invoke("validate", write(tmp_path, data)),
+        "strategies[2].name strategy 'analytical' does not support model.kind 'book'",
+        "got 'analytical'",
+    )
+
+
+def test_lots_with_adv_relative_sizes_run_and_validate_says_so(tmp_path):
+    # issue 11: lot_size 100 with adv_fraction failed every row ("sum(x) must be a whole
+    # number of lots of 100; got 4316.936 shares") after validate had passed.
+    data = {**TINY, "sizes": {"adv_fraction": [0.02, 0.1]}, "constraints": {"lot_size": 100}}
+    data["output"] = {"figures": False}
+    path = write(tmp_path, data)
+    described = invoke("validate", path)
+    assert described.exit_code == 0, described.stderr
+    assert "each rounded to the nearest whole number of lots of 100 shares" in described.stdout
+    out = tmp_path / "lots"
+    result = invoke("run", path, "--out", out, "--quiet")
+    assert result.exit_code == 0, result.stderr
+    rows = pd.read_parquet(out / "results.parquet")
+    assert rows["success"].all(), rows.loc[~rows["success"], "message"].iloc[0]
+    assert ((rows["size_shares"] / 100) % 1 == 0).all() and (rows["size_shares"] >= 100).all()
+    raw = rows["size_spec"] * rows["adv_shares"]
+    assert (abs(rows["size_shares"] - raw) <= 50).all()  # the nearest whole lot
+    allocations = pd.read_csv(out / "allocations.csv")
+    totals = allocations.groupby(["size_spec", "strategy"])["shares"].sum()
+    assert ((totals / 100) % 1 == 0).all()

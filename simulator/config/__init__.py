@@ -2,8 +2,9 @@
 
 A scenario file says which market to replay or synthesize, which impact model to fit, which
 strategies to compare at which order sizes, how the simulator charges them and how the
-evaluator runs.  :func:`load_scenario` is the one place where YAML is read
-(``yaml.safe_load``); :func:`parse_scenario` validates an already-parsed mapping.  The
+evaluator runs.  :func:`load_scenario` is the one place where YAML is read (a safe loader
+within size, depth and alias bounds); :func:`parse_scenario` validates an already-parsed
+mapping; :func:`check_resources` refuses a scenario whose memory estimate does not fit.  The
 documented schema is ``docs/scenarios.md``.
 
 Every validation error is a :class:`ScenarioError` whose one-line message names the YAML path
@@ -20,7 +21,8 @@ from .market import DATA_SOURCES, REGIMES, SOURCES, MarketConfig, derive_message
 from .model import MODEL_KINDS, ModelConfig
 from .parse import parse_scenario
 from .plugins import StrategyConfig
-from .scenario import Scenario
+from .resources import MAX_ALLOCATION_ROWS, MemoryEstimate, check_resources, estimate_memory
+from .scenario import Scenario, safe_name
 from .sections import (
     BACKENDS,
     MODES,
@@ -34,6 +36,7 @@ from .yaml_io import load_scenario
 
 __all__ = [
     "BACKENDS",
+    "MAX_ALLOCATION_ROWS",
     "DATA_SOURCES",
     "MODEL_KINDS",
     "MODES",
@@ -43,13 +46,17 @@ __all__ = [
     "ConstraintsConfig",
     "EvaluationConfig",
     "MarketConfig",
+    "MemoryEstimate",
     "ModelConfig",
     "OutputConfig",
     "Scenario",
     "ScenarioError",
     "SimulationConfig",
     "StrategyConfig",
+    "check_resources",
     "derive_message_path",
+    "estimate_memory",
     "load_scenario",
     "parse_scenario",
+    "safe_name",
 ]

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..settings import SizeSpec
+from ..settings import MAX_ORDER_SHARES, SizeSpec
 from .errors import (
     PathKey,
     ScenarioError,
@@ -22,7 +22,7 @@ from .errors import (
 from .market import SOURCES, MarketConfig, derive_message_path
 from .model import ModelConfig
 from .plugins import StrategyConfig, _split_file_plugin
-from .scenario import Scenario
+from .scenario import Scenario, safe_name
 from .sections import ConstraintsConfig, EvaluationConfig, OutputConfig, SimulationConfig
 
 __all__ = ["parse_scenario"]
@@ -109,7 +109,8 @@ def parse_scenario(data: Any, *, base_dir: str | os.PathLike = ".") -> Scenario:
     evaluation = EvaluationConfig(**_section_kwargs(data, "evaluation", EvaluationConfig))
     output_kwargs = _section_kwargs(data, "output", OutputConfig)
     name = _check_str(("name",), data["name"])
-    output_kwargs.setdefault("dir", Path("results") / name)
+    # The default directory is derived from the name, so it must stay inside results/.
+    output_kwargs.setdefault("dir", Path("results") / safe_name(name))
     if output_kwargs["dir"] is None:
         raise ScenarioError(("output", "dir"), "must be a non-empty path", None)
     return Scenario(
@@ -269,7 +270,15 @@ def _parse_sizes(raw: Any) -> SizeSpec:
     for i, value in enumerate(values):
         where = path + (key, i) if isinstance(section[key], list) else path + (key,)
         if key == "shares":
-            checked.append(_check_number(where, value, low=0.0, low_open=True))
+            shares = _check_number(where, value, low=0.0, low_open=True)
+            if shares > MAX_ORDER_SHARES:
+                raise ScenarioError(
+                    where,
+                    f"must be <= {MAX_ORDER_SHARES:g} shares (larger orders overflow the cost "
+                    "arithmetic)",
+                    value,
+                )
+            checked.append(shares)
         else:
             checked.append(_check_number(where, value, low=0.0, high=1.0, low_open=True))
     if len(set(checked)) != len(checked):

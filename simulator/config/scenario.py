@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -9,16 +10,27 @@ from typing import Any
 from ..settings import EvaluationSettings, SizeSpec
 from .errors import ScenarioError, _check_choice, _check_str, _one_line
 from .market import MarketConfig
-from .model import ModelConfig
+from .model import MODEL_KINDS, ModelConfig
 from .plugins import StrategyConfig
 from .sections import ConstraintsConfig, EvaluationConfig, OutputConfig, SimulationConfig
 
-__all__ = ["Scenario"]
+__all__ = ["Scenario", "safe_name"]
 
 SIDES = ("buy", "sell")
 # Labels the evaluator gives a meaning of its own: the baseline and the hindsight optimum.
 BASELINE_LABEL = "equal"
 RESERVED_LABELS = ("oracle",)
+
+
+def safe_name(name: str, default: str = "scenario") -> str:
+    """``name`` as one path component that stays inside its parent directory.
+
+    Runs of characters other than letters, digits, ``_``, ``.`` and ``-`` become ``-``;
+    leading and trailing dots and dashes are dropped (so ``..`` and hidden names cannot
+    arise), and an empty result is ``default``.  ``"../../x"`` gives ``"x"``.
+    """
+    text = re.sub(r"[^A-Za-z0-9_.-]+", "-", str(name)).strip(".-")
+    return text or default
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,13 +85,17 @@ class Scenario:
             if not isinstance(getattr(self, key), cls):
                 raise ScenarioError((key,), f"must be a {cls.__name__}", getattr(self, key))
         if self.output is None:
-            object.__setattr__(self, "output", OutputConfig(dir=Path("results") / self.name))
+            object.__setattr__(
+                self, "output", OutputConfig(dir=Path("results") / safe_name(self.name))
+            )
         if not isinstance(self.output, OutputConfig):
             raise ScenarioError(("output",), "must be an OutputConfig", self.output)
         if not isinstance(self.sizes, SizeSpec):
             raise ScenarioError(("sizes",), "is required (shares or adv_fraction)", self.sizes)
         _check_choice(("side",), self.side, SIDES)
         self._check_strategies()
+        self._check_model_kinds()
+        self._check_lots()
         self._check_days()
 
     def _check_strategies(self) -> None:
@@ -111,6 +127,34 @@ class Scenario:
                 )
             seen[entry.label] = i
         object.__setattr__(self, "strategies", entries)
+
+    def _check_model_kinds(self) -> None:
+        """Reject a strategy that cannot plan with ``model.kind`` (it would fail every row)."""
+        kind = self.model.kind
+        for i, entry in enumerate(self.strategies):
+            strategy = entry.build()
+            kinds = tuple(getattr(strategy, "supported_kinds", MODEL_KINDS))
+            if kind not in kinds:
+                raise ScenarioError(
+                    ("strategies", i, "name"),
+                    f"strategy {entry.label!r} does not support model.kind {kind!r} (it "
+                    f"supports {', '.join(kinds)}): every one of its rows would fail; choose "
+                    "another strategy or model kind",
+                    entry.name,
+                )
+
+    def _check_lots(self) -> None:
+        lot = self.constraints.lot_size
+        if lot <= 0 or self.sizes.unit != "shares":
+            return
+        for i, value in enumerate(self.sizes.values):
+            ratio = value / lot
+            if abs(ratio - round(ratio)) > 1e-9 * max(1.0, abs(ratio)):
+                raise ScenarioError(
+                    ("sizes", "shares", i),
+                    f"must be a whole number of lots of {lot:g} shares (constraints.lot_size)",
+                    value,
+                )
 
     def _check_days(self) -> None:
         market, ev = self.market, self.evaluation
@@ -166,6 +210,8 @@ class Scenario:
             oracle=e.oracle,
             seed=e.seed,
             bootstrap_samples=e.bootstrap_samples,
+            equivalence_bps=e.equivalence_bps,
+            strategy_timeout_s=e.strategy_timeout_s,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -200,10 +246,18 @@ class Scenario:
         else:
             files = ", ".join(p.name for p in mk.path[:3]) + (", ..." if len(mk.path) > 3 else "")
             market = f"{mk.source} data ({len(mk.path)} file(s): {files}), {mk.intervals} intervals"
+        lot = self.constraints.lot_size
         if self.sizes.unit == "shares":
             sizes = ", ".join(f"{v:,.0f}" for v in self.sizes.values) + " shares"
+            if lot > 0:
+                sizes += f" in lots of {lot:g}"
         else:
             sizes = ", ".join(f"{v:g}" for v in self.sizes.values) + " of average daily volume"
+            if lot > 0:
+                sizes += (
+                    f" (each rounded to the nearest whole number of lots of {lot:g} shares, at "
+                    "least one lot; the rounded size is the one evaluated)"
+                )
         cap = (
             "no participation cap"
             if self.constraints.max_participation is None
@@ -219,6 +273,13 @@ class Scenario:
             else f"in-sample on {days_text}"
         )
         backend = ev.backend + (f" at {ev.scheduler}" if ev.scheduler else "")
+        jobs = f"n_jobs {ev.n_jobs}"
+        if ev.backend != "dask" or not ev.scheduler:
+            from ..workers import available_cores, effective_n_jobs
+
+            workers = effective_n_jobs(ev.n_jobs, warn=False)
+            if workers != ev.n_jobs and ev.n_jobs > 0:
+                jobs += f" (capped at the {available_cores()} available cores)"
         text = (
             f"Scenario {self.name!r}"
             + (f" ({self.description.strip()})" if self.description.strip() else "")
@@ -227,9 +288,11 @@ class Scenario:
             f"{'y' if len(self.strategies) == 1 else 'ies'} ({labels}); {cap}; transient "
             f"half-life {self.simulation.transient_half_life:g} intervals, permanent impact "
             f"{self.simulation.permanent_impact:g} $/share/share, beyond-depth penalty "
-            f"{self.simulation.beyond_depth_bps:g} bps; evaluated {protocol}, n_jobs "
-            f"{ev.n_jobs} ({backend}), seed {ev.seed}, {ev.bootstrap_samples} bootstrap "
-            f"samples, oracle {'on' if ev.oracle else 'off'}; {self.output.report} report"
+            f"{self.simulation.beyond_depth_bps:g} bps; evaluated {protocol}, {jobs} "
+            f"({backend}), seed {ev.seed}, {ev.bootstrap_samples} bootstrap samples, "
+            f"equivalence margin {ev.equivalence_bps:g} bps, strategy timeout "
+            f"{ev.strategy_timeout_s:g} s, oracle {'on' if ev.oracle else 'off'}; "
+            f"{self.output.report} report"
             f"{' with figures' if self.output.figures else ''} in {self.output.dir}."
         )
         return _one_line(text)

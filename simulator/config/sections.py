@@ -114,7 +114,8 @@ class EvaluationConfig:
     test_days : int, optional
         Evaluate only the last ``test_days`` eligible days (None = all).
     n_jobs : int, default 1
-        Parallel workers (joblib convention: -1 = all cores, -2 = all but one).
+        Parallel workers (joblib convention: -1 = all cores, -2 = all but one).  A run
+        never starts more workers than there are available cores (it warns and caps).
     backend : {'loky', 'threading', 'dask'}, default 'loky'
         joblib backend.
     scheduler : str, optional
@@ -126,6 +127,11 @@ class EvaluationConfig:
         Paired bootstrap resamples for the 95% intervals, >= 100.
     oracle : bool, default True
         Also compute the hindsight optimum under the test day's own books.
+    equivalence_bps : float, default 0.1
+        Practical-equivalence margin of the verdict against ``equal``, in basis points of
+        arrival notional, >= 0.
+    strategy_timeout_s : float, default 60
+        Wall-clock limit for one strategy to compute one schedule, in seconds, > 0.
     """
 
     _SECTION: ClassVar[str] = "evaluation"
@@ -138,6 +144,8 @@ class EvaluationConfig:
     seed: int = 0
     bootstrap_samples: int = 2000
     oracle: bool = True
+    equivalence_bps: float = 0.1
+    strategy_timeout_s: float = 60.0
 
     def __post_init__(self) -> None:
         m = (self._SECTION,)
@@ -161,6 +169,12 @@ class EvaluationConfig:
         samples = _check_int(m + ("bootstrap_samples",), self.bootstrap_samples, minimum=100)
         object.__setattr__(self, "bootstrap_samples", samples)
         _check_bool(m + ("oracle",), self.oracle)
+        margin = _check_number(m + ("equivalence_bps",), self.equivalence_bps, low=0.0)
+        object.__setattr__(self, "equivalence_bps", margin)
+        timeout = _check_number(
+            m + ("strategy_timeout_s",), self.strategy_timeout_s, low=0.0, low_open=True
+        )
+        object.__setattr__(self, "strategy_timeout_s", timeout)
 
     def to_dict(self) -> dict[str, Any]:
         """The section as scenario YAML keys."""

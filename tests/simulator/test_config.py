@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 
 from models.errors import InvalidParameterError, TradeallocError
 from simulator.config import (
@@ -402,3 +404,125 @@ def test_market_config_direct():
         MarketConfig(source="parquet")
     with pytest.raises(ScenarioError, match=r"strategies must list at least one strategy"):
         Scenario(name="x", sizes=SizeSpec(shares=(1.0,)))
+
+
+# --------------------------------------------------------------------------- issue 11 and 13
+
+
+def test_strategy_that_cannot_plan_with_the_model_kind_is_rejected(tmp_path):
+    err = error_of(tmp_path, scenario_with(model__kind="book", strategies=["equal", "analytical"]))
+    assert err.path == ("strategies", 1, "name")
+    assert "strategy 'analytical' does not support model.kind 'book'" in str(err)
+    assert "(it supports linear, power)" in str(err) and str(err).endswith("got 'analytical'")
+    err = error_of(tmp_path, scenario_with(model__kind="power", strategies=["linear-optimal"]))
+    assert "'linear-optimal' does not support model.kind 'power'" in str(err)
+    book = parse_scenario(scenario_with(model__kind="book", strategies=["equal", "exact"]))
+    assert book.model.kind == "book"
+
+
+def test_shipped_scenarios_pair_strategies_with_supported_kinds():
+    from strategies import get_strategy
+
+    for path in sorted(SCENARIO_DIR.glob("*.yaml")):
+        data = yaml.safe_load(path.read_text())
+        kind = data.get("model", {}).get("kind", "linear")
+        for entry in data["strategies"]:
+            name = entry if isinstance(entry, str) else entry["name"]
+            if ":" in name:
+                continue
+            assert kind in get_strategy(name).supported_kinds, (path.name, name, kind)
+
+
+@pytest.mark.parametrize(
+    ("fraction", "adv", "lot", "expected"),
+    [
+        (0.1, 43169.36, 100, 4300.0),  # 4316.936 -> 43 lots
+        (0.1, 43169.36, 0, 4316.936),
+        (0.001, 43169.36, 100, 100.0),  # 43 shares rounds to 0 lots: one lot
+        (0.5, 1250.0, 250, 750.0),  # 625 = 2.5 lots: halves round up
+    ],
+)
+def test_adv_relative_sizes_are_rounded_to_whole_lots(fraction, adv, lot, expected):
+    spec = SizeSpec(adv_fraction=(fraction,))
+    assert spec.to_shares(adv, lot_size=lot)[0] == pytest.approx(expected, rel=1e-12)
+    settings = EvaluationSettings(sizes=spec, lot_size=lot)
+    assert settings.sizes.lot_size == lot
+    assert settings.sizes.to_shares(adv)[0] == pytest.approx(expected, rel=1e-12)
+
+
+@given(
+    fraction=st.floats(1e-6, 1.0),
+    adv=st.floats(1.0, 1e9),
+    lot=st.sampled_from([1.0, 10.0, 100.0, 250.0, 0.5]),
+)
+def test_whole_lot_rounding_invariant(fraction, adv, lot):
+    size = SizeSpec(adv_fraction=(fraction,)).to_shares(adv, lot_size=lot)[0]
+    lots = size / lot
+    assert lots == pytest.approx(round(lots), abs=1e-9) and round(lots) >= 1
+    # the nearest whole number of lots, or one lot when the order is below half a lot
+    assert abs(size - fraction * adv) <= lot / 2 + 1e-9 * size or (
+        size == lot and fraction * adv < lot / 2
+    )
+
+
+def test_share_sizes_must_be_whole_lots_and_below_the_overflow_limit(tmp_path):
+    err = error_of(
+        tmp_path, scenario_with(sizes={"shares": [1000, 1050]}, constraints__lot_size=100)
+    )
+    assert err.path == ("sizes", "shares", 1)
+    assert "must be a whole number of lots of 100 shares (constraints.lot_size)" in str(err)
+    err = error_of(tmp_path, scenario_with(sizes={"shares": [1e300]}))
+    assert str(err).endswith(
+        "sizes.shares[0] must be <= 1e+12 shares (larger orders overflow "
+        "the cost arithmetic); got 1e+300"
+    )
+    with pytest.raises(InvalidParameterError, match=r"sizes.shares\[0\] must be <= 1e\+12"):
+        SizeSpec(shares=(1e13,))
+    with pytest.raises(InvalidParameterError, match="whole number of lots of 100"):
+        EvaluationSettings(sizes=SizeSpec(shares=(150.0,)), lot_size=100)
+
+
+def test_describe_states_lot_rounding_and_new_settings():
+    s = parse_scenario(scenario_with(sizes={"adv_fraction": [0.02]}, constraints__lot_size=100))
+    text = s.describe()
+    assert (
+        "0.02 of average daily volume (each rounded to the nearest whole number of lots of "
+        "100 shares, at least one lot; the rounded size is the one evaluated)" in text
+    )
+    assert "equivalence margin 0.1 bps, strategy timeout 60 s" in text
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("equivalence_bps", -0.1, "evaluation.equivalence_bps must be >= 0; got -0.1"),
+        ("equivalence_bps", float("nan"), "evaluation.equivalence_bps must be a finite number"),
+        ("equivalence_bps", "small", "evaluation.equivalence_bps must be a number; got 'small'"),
+        ("strategy_timeout_s", 0, "evaluation.strategy_timeout_s must be > 0; got 0"),
+        ("strategy_timeout_s", -5, "evaluation.strategy_timeout_s must be > 0; got -5"),
+        ("strategy_timeout_s", True, "evaluation.strategy_timeout_s must be a number; got True"),
+    ],
+)
+def test_new_evaluation_settings_are_validated(tmp_path, key, value, message):
+    err = error_of(tmp_path, scenario_with(**{f"evaluation__{key}": value}))
+    assert err.path == ("evaluation", key)
+    assert message in str(err)
+
+
+def test_new_evaluation_settings_reach_the_settings():
+    s = parse_scenario(
+        scenario_with(evaluation__equivalence_bps=0.25, evaluation__strategy_timeout_s=5)
+    )
+    settings = s.to_settings()
+    assert (settings.equivalence_bps, settings.strategy_timeout_s) == (0.25, 5.0)
+    assert EvaluationSettings(sizes=SizeSpec(shares=(1.0,))).equivalence_bps == 0.1
+    assert EvaluationSettings(sizes=SizeSpec(shares=(1.0,))).strategy_timeout_s == 60.0
+    with pytest.raises(
+        InvalidParameterError, match=r"strategy_timeout_s must be a finite number > 0; got inf"
+    ):
+        EvaluationSettings(sizes=SizeSpec(shares=(1.0,)), strategy_timeout_s=float("inf"))
+    with pytest.raises(
+        InvalidParameterError, match=r"equivalence_bps must be finite and >= 0; got -1"
+    ):
+        EvaluationSettings(sizes=SizeSpec(shares=(1.0,)), equivalence_bps=-1)
+    assert parse_scenario(s.to_dict()) == s

@@ -284,7 +284,7 @@ def test_case2_two_real_runs_at_once(tmp_path):
     plugin.write_text(SLOW_PLUGIN)
     data = {
         **TINY,
-        "strategies": ["equal", {"name": "slow.py:Slow", "params": {"delay_s": 0.3}}],
+        "strategies": ["equal", {"name": "slow.py:Slow", "params": {"delay_s": 1.0}}],
     }
     path = write(tmp_path, data)
     out = tmp_path / "D"

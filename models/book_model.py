@@ -11,6 +11,7 @@ import pandas as pd
 
 from .book_walk import DEFAULT_BEYOND_DEPTH_BPS, beyond_depth_tail, side_sign, walk_levels
 from .errors import DataError, InvalidParameterError, InvalidTypeError
+from .frozen import frozen_array
 from .impact_base import (
     BaseImpact,
     check_diagnostics,
@@ -143,10 +144,9 @@ class BookImpact(BaseImpact):
             raise InvalidTypeError(f"beyond_depth_bps must be a number; got {bps!r}")
         if not np.isfinite(bps) or bps < 0:
             raise InvalidParameterError(f"beyond_depth_bps must be finite and >= 0; got {bps!r}")
-        for arr in (offsets, sizes):
-            arr.setflags(write=False)
-        object.__setattr__(self, "offsets", offsets)
-        object.__setattr__(self, "sizes", sizes)
+        # Shared with every strategy of a day: nobody may write to them (models.frozen).
+        object.__setattr__(self, "offsets", frozen_array(offsets))
+        object.__setattr__(self, "sizes", frozen_array(sizes))
         object.__setattr__(self, "reference_mid", mid)
         object.__setattr__(self, "beyond_depth_bps", float(bps))
         object.__setattr__(self, "side", check_side(self.side))

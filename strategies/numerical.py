@@ -187,7 +187,11 @@ def _cvxpy_objective(problem: AllocationProblem, y, scale: float, f0: float):
     y_col = cp.reshape(y, (n, 1), order="C") @ ones
     t_col = cp.reshape(t, (n, 1), order="C") @ ones
     cons = [t_col >= icpt / f0 + cp.multiply(slope * scale / f0, y_col)]
-    return cp.sum(t), cons
+    # Past the visible depth the marginal price keeps rising (models.book_walk): the pieces
+    # above price the tail at its start, the quadratic term adds its slope.
+    k = np.asarray(model.tail_slope, dtype=float) * scale**2 / f0
+    beyond = cp.pos(y - np.asarray(model.visible_depth, dtype=float) / scale)
+    return cp.sum(t) + 0.5 * cp.sum(cp.multiply(k, cp.square(beyond))), cons
 
 
 class _ParametrisedQP:

@@ -11,6 +11,18 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA_DIR = (REPO_ROOT.parent / "shared" / "data").resolve()
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_checksum_cache(tmp_path_factory):
+    """Data-file checksums of test runs go to a temporary cache, not the user's ~/.cache."""
+    previous = os.environ.get("TRADEALLOC_CACHE_DIR")
+    os.environ["TRADEALLOC_CACHE_DIR"] = str(tmp_path_factory.mktemp("tradealloc-cache"))
+    yield
+    if previous is None:
+        os.environ.pop("TRADEALLOC_CACHE_DIR", None)
+    else:
+        os.environ["TRADEALLOC_CACHE_DIR"] = previous
+
+
 @pytest.fixture(scope="session")
 def shared_data_dir() -> Path:
     """Path to ``../shared/data`` (relative to the repo root) holding real order-book files.

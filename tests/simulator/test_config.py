@@ -384,7 +384,8 @@ def test_file_plugin_is_resolved_against_the_scenario_and_pickles(tmp_path):
     assert cfg.name == f"{plugin.resolve()}:Mine"
     strategy = cfg.build()
     assert strategy.front_weight == 0.25
-    cloudpickle = pytest.importorskip("cloudpickle")  # what loky and Dask pickle with
+    import cloudpickle  # what loky and Dask pickle with (a dependency of dask, a dev extra)
+
     clone = pickle.loads(cloudpickle.dumps(strategy))
     assert type(clone).__name__ == "Mine" and clone.front_weight == 0.25
 

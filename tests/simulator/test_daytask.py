@@ -111,10 +111,16 @@ class Vandal(Strategy):
 
 @dataclass(frozen=True)
 class Sleeper(Strategy):
+    """Sleeps, or spins in Python, far past the time limit."""
+
     name: ClassVar[str] = "sleeper"
+    spin: bool = False
 
     def schedule(self, problem):
-        time.sleep(30)
+        end = time.monotonic() + 30
+        while self.spin and time.monotonic() < end:
+            pass
+        time.sleep(0 if self.spin else 30)
         return _twap(problem)
 
 
@@ -221,7 +227,9 @@ def test_rows_state_the_market_and_sanity_warnings(market):
     huge = res[res["size_shares"] == 5_000_000.0]
     assert not small["warnings"].str.contains("ADV").any()
     assert huge["warnings"].str.contains(r"x ADV \(> 30% of ADV\)").all()
-    assert (huge["beyond_depth_share"] > 0.5).all() or huge["beyond_depth_share"].isna().all()
+    assert (huge["beyond_depth_share"] > 0.5).all()
+    assert huge["warnings"].str.contains("of the order filled beyond the visible book").all()
+    assert (small["beyond_depth_share"] == 0).all()
 
 
 def test_caps_that_pin_every_strategy_are_flagged(market):
@@ -234,3 +242,35 @@ def test_caps_that_pin_every_strategy_are_flagged(market):
     ok = res[res["success"] & (res["strategy"] != "oracle")]
     assert ok["warnings"].str.contains("caps leave no freedom").all()
     assert ok["warnings"].str.contains("every strategy got the same schedule").all()
+
+
+@pytest.mark.parametrize("spin", [False, True])
+def test_a_plugin_that_never_returns_times_out_and_the_run_goes_on(market, spin):
+    start = time.monotonic()
+    res = _run(market, Sleeper(spin=spin), strategy_timeout_s=0.2, sizes=SizeSpec(shares=(500.0,)))
+    assert time.monotonic() - start < 10
+    rows = _plugin_rows(res)
+    assert len(rows) == 2 and not rows["success"].any()
+    assert (
+        rows["message"]
+        .str.contains(r"strategy 'plugin' did not return within strategy_timeout_s = 0.2 s")
+        .all()
+    )
+    assert res[res["strategy"] != "plugin"]["success"].all()
+
+
+def test_time_limit_also_holds_off_the_main_thread(market):
+    # The threading backend (and Dask workers) run tasks off the main thread, where no
+    # signal can interrupt the strategy: it is abandoned after the limit instead.
+    strategies = [("equal", get_strategy("equal")), ("plugin", Sleeper())]
+    start = time.monotonic()
+    res = evaluate(
+        market,
+        strategies,
+        _settings(strategy_timeout_s=0.2, sizes=SizeSpec(shares=(500.0,))),
+        n_jobs=2,
+        backend="threading",
+    ).results
+    assert time.monotonic() - start < 10
+    assert not _plugin_rows(res)["success"].any()
+    assert _plugin_rows(res)["message"].str.contains("did not return within").all()

@@ -141,7 +141,8 @@ def test_in_sample_identity_with_walk_levels(books):
 
 @pytest.mark.parametrize("side", ["buy", "sell"])
 def test_in_sample_identity_with_book_impact(books, side):
-    book_model = pytest.importorskip("models.book_model")
+    from models import book_model
+
     one_day = books.select_days(0)
     model = book_model.BookImpact.from_snapshots(one_day, side)
     x = np.random.default_rng(3).uniform(0, 1500, size=(5, N))

@@ -101,3 +101,23 @@ def test_cached_qp_result_does_not_depend_on_earlier_solves():
     fresh = solve_cvxpy(problems[0], reuse=False).x
     np.testing.assert_array_equal(first, again)
     np.testing.assert_array_equal(first, fresh)
+
+
+def test_cvxpy_book_objective_prices_the_tail_past_the_visible_depth():
+    # An order 1.5x the visible depth: CVXPY's LP-plus-tail formulation must reach the exact
+    # water-filling optimum (a flat tail would put the excess wherever the deepest level is
+    # cheapest and undercut it).
+    from models import BookImpact
+
+    rng = np.random.default_rng(0)
+    n, levels = 20, 4
+    offsets = 0.01 + 0.01 * np.arange(levels)[None, :] + rng.uniform(0, 0.005, (n, 1))
+    sizes = rng.uniform(100, 300, (n, levels))
+    model = BookImpact(offsets=offsets, sizes=sizes, reference_mid=np.full(n, 30.0))
+    total = 1.5 * sizes.sum()
+    p = AllocationProblem(model, total)
+    res = get_strategy("nonlinear-optimal", solver="cvxpy").solve(p)
+    assert res.success, res.message
+    best = p.objective(solve_exact(model, total))
+    assert res.objective == pytest.approx(best, rel=1e-7)
+    assert np.all(res.x > model.visible_depth * 0.99)

@@ -4,8 +4,9 @@ A task carries only its own days' books, so a cluster run ships no whole dataset
 driver's memory does not grow with the number of days.  :func:`run_day_task` is three
 small steps, each in its own module:
 
-1. plan (:mod:`simulator.plan`) - fit on the training window, derive caps and sizes, ask
-   every strategy for a schedule, isolated and checked; the test day is not used;
+1. plan (:mod:`simulator.plan`) - with the inputs prepared once per training window (fitted
+   model, caps, sizes), ask every strategy for a schedule, isolated and checked; the test
+   day is not used;
 2. execute (:mod:`simulator.execute`) - charge the valid schedules and the hindsight
    oracle their realised impact on the test day's market;
 3. score (:mod:`simulator.score`) - one tidy row per (size, strategy), with failures and
@@ -27,7 +28,7 @@ from .execute import execute_schedules
 from .isolation import StrategyFailure, call_isolated
 from .market import Market
 from .oracle import static_oracle
-from .plan import DayInputs, SizePlan, fit_cached, plan_size, prepare_inputs, price_volatility
+from .plan import DayInputs, SizePlan, plan_size, price_volatility
 from .score import (
     BASELINE,
     ORACLE,
@@ -45,7 +46,6 @@ __all__ = [
     "DayOutcome",
     "run_day_task",
     "normalize_result_types",
-    "fit_cached",
     "price_volatility",
     "RESULT_COLUMNS",
     "BASELINE",
@@ -65,8 +65,10 @@ class DayTask:
         Market label (a synthetic regime or the data source), copied into every row.
     day_index : int
         Position of the test day in the full market.
-    train : BookSnapshots
-        Training window the model is fitted on (the test day itself in-sample).
+    inputs : DayInputs
+        What the training window says (fitted model, caps, profiles, sizes), prepared once
+        per window by :func:`simulator.plan.prepare_inputs`; the test day is not in it
+        (except in-sample, where the window is the test day).
     test : BookSnapshots
         The single test day the schedules are realised on.
     strategies : tuple of (str, Strategy)
@@ -80,7 +82,7 @@ class DayTask:
     scenario: str
     regime: str
     day_index: int
-    train: BookSnapshots
+    inputs: DayInputs
     test: BookSnapshots
     strategies: tuple[tuple[str, Strategy], ...]
     settings: EvaluationSettings
@@ -123,8 +125,8 @@ def _base_columns(task: DayTask, inputs: DayInputs, spec: float, size: float) ->
         "permanent_impact": s.permanent_impact,
         "arrival_mid_usd": float(task.test.mid[0, 0]),
         "adv_shares": inputs.adv_shares,
-        "train_start": pd.Timestamp(task.train.dates[0]),
-        "train_end": pd.Timestamp(task.train.dates[-1]),
+        "train_start": pd.Timestamp(inputs.train_start),
+        "train_end": pd.Timestamp(inputs.train_end),
     }
 
 
@@ -175,7 +177,7 @@ def run_day_task(task: DayTask) -> DayOutcome:
     DayOutcome
     """
     s = task.settings
-    inputs = prepare_inputs(task.train, s)
+    inputs = task.inputs
     strategies = _labelled(task)
     market = Market(
         task.test,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,10 +24,11 @@ from strategies import Strategy
 
 from .daytask import DayOutcome, DayTask, normalize_result_types, run_day_task
 from .parts import PartStore
+from .plan import DayInputs, prepare_inputs
 from .settings import BACKENDS, EvaluationSettings
 from .workers import check_scheduler, effective_n_jobs, shutdown_loky, watch_parent
 
-__all__ = ["Evaluation", "evaluate", "plan_test_days"]
+__all__ = ["Evaluation", "WorkerPool", "evaluate", "parallel_backend", "plan_test_days"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -45,12 +47,19 @@ class Evaluation:
         Model fitted for the representative day of each market, keyed by regime.
     elapsed_s : float
         Wall time of the evaluation, in seconds.
+    fit_count : int
+        Model fits performed: one per training window still to run (a refit block of
+        ``refit_every`` test days shares one), whatever ``n_jobs`` or the backend.
+    fit_seconds : float
+        Total wall time of those fits, in seconds (summed over workers).
     """
 
     results: pd.DataFrame
     allocations: pd.DataFrame
     models: dict
     elapsed_s: float
+    fit_count: int = 0
+    fit_seconds: float = 0.0
 
     def __repr__(self) -> str:
         ok = self.results[self.results["success"]]
@@ -100,12 +109,33 @@ def plan_test_days(n_days: int, settings: EvaluationSettings) -> list[tuple[int,
     return plan
 
 
+def _windows(
+    markets: Mapping[str, BookSnapshots],
+    settings: EvaluationSettings,
+    skip: set[tuple[str, int]],
+) -> list[tuple[str, int, int]]:
+    """Distinct training windows ``(regime, start, stop)`` of the days still to run."""
+    seen: dict[tuple[str, int, int], None] = {}
+    for regime, books in markets.items():
+        for d, start, stop in plan_test_days(books.n_days, settings):
+            if (regime, d) not in skip:
+                seen.setdefault((regime, start, stop), None)
+    return list(seen)
+
+
+def _fit_window(
+    regime: str, start: int, stop: int, train: BookSnapshots, settings: EvaluationSettings
+) -> tuple[tuple[str, int, int], DayInputs]:
+    return (regime, start, stop), prepare_inputs(train, settings)
+
+
 def _tasks(
     markets: Mapping[str, BookSnapshots],
     strategies: Sequence[tuple[str, Strategy]],
     settings: EvaluationSettings,
     scenario: str,
     skip: set[tuple[str, int]],
+    inputs: Mapping[tuple[str, int, int], DayInputs],
 ) -> Iterator[DayTask]:
     for regime, books in markets.items():
         plan = plan_test_days(books.n_days, settings)
@@ -117,7 +147,7 @@ def _tasks(
                 scenario=scenario,
                 regime=regime,
                 day_index=d,
-                train=books.select_days(slice(start, stop)),
+                inputs=inputs[(regime, start, stop)],
                 test=books.select_days([d]),
                 strategies=tuple(strategies),
                 settings=settings,
@@ -129,13 +159,60 @@ def _keyed(task: DayTask) -> tuple[str, int, DayOutcome]:
     return task.regime, task.day_index, run_day_task(task)
 
 
+class WorkerPool:
+    """The workers of an entered :func:`parallel_backend`: whether they are warm yet.
+
+    Attributes
+    ----------
+    backend : str
+    n_jobs : int
+        Workers (after the core cap).
+    """
+
+    def __init__(self, backend: str, n_jobs: int) -> None:
+        self.backend = backend
+        self.n_jobs = n_jobs
+        self._warming: threading.Thread | None = None
+
+    def warm_up(self) -> None:
+        """Start the workers now, in the background, and import what tasks need there.
+
+        A cold loky worker spends about a second importing numpy, pandas and scipy; started
+        while the driver builds or loads the markets, that time is hidden.
+        """
+        if self.backend != "loky" or self.n_jobs == 1 or self._warming is not None:
+            return
+        import joblib
+
+        def start():
+            joblib.Parallel(n_jobs=self.n_jobs)(
+                joblib.delayed(_import_task_modules)() for _ in range(self.n_jobs)
+            )
+
+        self._warming = threading.Thread(target=start, name="tradealloc-warm-up", daemon=True)
+        self._warming.start()
+
+    def ready(self) -> None:
+        """Wait until the warm-up (if any) has finished."""
+        if self._warming is not None:
+            self._warming.join()
+
+
+def _import_task_modules() -> int:
+    from . import daytask  # noqa: F401  (numpy, pandas, scipy, models, strategies)
+
+    return os.getpid()
+
+
 @contextlib.contextmanager
-def _backend(backend: str, n_jobs: int, scheduler: str | None):
+def parallel_backend(backend: str, n_jobs: int, scheduler: str | None = None):
     """joblib backend context; a Dask client (given or a local cluster) for 'dask'.
 
-    Every exit path (success, error, interrupt, SIGTERM) shuts the workers down: loky's
-    reusable executor is terminated and a local Dask cluster closed.  loky workers also end
-    themselves when the driver dies (:func:`simulator.workers.watch_parent`).
+    Yields a :class:`WorkerPool`; call its ``warm_up()`` to start the workers before the
+    first task.  Every exit path (success, error, interrupt, SIGTERM) shuts the workers
+    down: loky's reusable executor is terminated and a local Dask cluster closed.  loky
+    workers also end themselves when the driver dies
+    (:func:`simulator.workers.watch_parent`).
     """
     import joblib
 
@@ -143,14 +220,16 @@ def _backend(backend: str, n_jobs: int, scheduler: str | None):
         raise InvalidParameterError(
             f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}"
         )
+    pool = WorkerPool(backend, n_jobs)
     if backend != "dask":
         options = {}
         if backend == "loky":
             options = {"initializer": watch_parent, "initargs": (os.getpid(),)}
         try:
             with joblib.parallel_config(backend=backend, n_jobs=n_jobs, **options):
-                yield
+                yield pool
         finally:
+            pool.ready()
             if backend == "loky" and n_jobs != 1:
                 shutdown_loky()
         return
@@ -175,7 +254,7 @@ def _backend(backend: str, n_jobs: int, scheduler: str | None):
             raise
     try:
         with joblib.parallel_config(backend="dask"):
-            yield
+            yield pool
     finally:
         client.close()
         if cluster is not None:
@@ -193,6 +272,7 @@ def evaluate(
     scheduler: str | None = None,
     parts_dir: str | Path | None = None,
     quiet: bool = True,
+    pool: WorkerPool | None = None,
 ) -> Evaluation:
     """Evaluate strategies on one or more markets, one parallel task per test day.
 
@@ -218,13 +298,15 @@ def evaluate(
         are skipped (resume) and their rows reused.
     quiet : bool, default True
         Hide the progress bar (shown on stderr after two seconds otherwise).
+    pool : WorkerPool, optional
+        The caller already entered :func:`parallel_backend` with these settings (its
+        workers may be warming up while the markets were built); it is used as is.
 
     Returns
     -------
     Evaluation
     """
     import joblib
-    from tqdm.auto import tqdm
 
     start = time.perf_counter()
     if not (backend == "dask" and scheduler):  # a remote cluster has its own workers
@@ -240,32 +322,36 @@ def evaluate(
         raise InvalidParameterError(f"strategy labels must be unique; got {labels}")
     store = PartStore(parts_dir) if parts_dir is not None else None
     done = store.finished() if store is not None else {}
-    # Tasks are built lazily as joblib dispatches them, so the driver never holds every
-    # day's training window at once.
-    n_tasks = sum(
-        1
-        for regime, books in markets.items()
-        for d, _, _ in plan_test_days(books.n_days, settings)
-        if (regime, d) not in done
-    )
-    tasks = _tasks(markets, labelled, settings, scenario, set(done))
     outcomes: dict[tuple[str, int], DayOutcome] = dict(done)
-    if n_tasks:
-        with _backend(backend, n_jobs, scheduler):
+    windows = _windows(markets, settings, set(done))
+    inputs: dict[tuple[str, int, int], DayInputs] = {}
+    if windows:
+        context = parallel_backend(backend, n_jobs, scheduler) if pool is None else _given(pool)
+        with context as active:
+            active.ready()
             runner = joblib.Parallel(
                 n_jobs=n_jobs if backend != "dask" else -1, return_as="generator_unordered"
             )
-            stream = runner(joblib.delayed(_keyed)(task) for task in tasks)
-            bar = tqdm(
-                stream,
-                total=n_tasks,
-                disable=quiet,
-                delay=2.0,
-                file=sys.stderr,
-                desc=scenario or "evaluate",
-                unit="day",
+            # Stage 1: one fit per training window, wherever the tasks run.
+            fits = runner(
+                joblib.delayed(_fit_window)(
+                    regime, start, stop, markets[regime].select_days(slice(start, stop)), settings
+                )
+                for regime, start, stop in windows
             )
-            for regime, day, outcome in bar:
+            for key, prepared in _progress(fits, len(windows), quiet, scenario, "fit", "window"):
+                inputs[key] = prepared
+            # Stage 2: one task per test day, carrying its window's small inputs and its own
+            # day's books; built lazily as joblib dispatches them.
+            tasks = _tasks(markets, labelled, settings, scenario, set(done), inputs)
+            n_tasks = sum(
+                1
+                for regime, books in markets.items()
+                for d, _, _ in plan_test_days(books.n_days, settings)
+                if (regime, d) not in done
+            )
+            stream = runner(joblib.delayed(_keyed)(task) for task in tasks)
+            for regime, day, outcome in _progress(stream, n_tasks, quiet, scenario, "", "day"):
                 if store is not None:
                     store.save(regime, day, outcome)
                 outcomes[(regime, day)] = outcome
@@ -292,5 +378,24 @@ def evaluate(
         )
     )
     return Evaluation(
-        results=results, allocations=alloc, models=models, elapsed_s=time.perf_counter() - start
+        results=results,
+        allocations=alloc,
+        models=models,
+        elapsed_s=time.perf_counter() - start,
+        fit_count=len(inputs),
+        fit_seconds=float(sum(w.fit_seconds for w in inputs.values())),
     )
+
+
+def _progress(stream, total: int, quiet: bool, scenario: str, stage: str, unit: str):
+    from tqdm.auto import tqdm
+
+    desc = (scenario or "evaluate") + (f" ({stage})" if stage else "")
+    return tqdm(
+        stream, total=total, disable=quiet, delay=2.0, file=sys.stderr, desc=desc, unit=unit
+    )
+
+
+@contextlib.contextmanager
+def _given(pool: WorkerPool):
+    yield pool

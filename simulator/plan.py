@@ -9,10 +9,7 @@ one order size, each call isolated (:mod:`simulator.isolation`) and every answer
 
 from __future__ import annotations
 
-import hashlib
-import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,7 +27,6 @@ __all__ = [
     "SizePlan",
     "prepare_inputs",
     "plan_size",
-    "fit_cached",
     "price_volatility",
 ]
 
@@ -53,6 +49,10 @@ class DayInputs:
         Per-interval bounds in shares (``upper`` is +inf without a participation cap).
     sizes : tuple of (float, float)
         ``(size_spec, size_shares)`` for every configured order size.
+    train_start, train_end : numpy.datetime64
+        First and last date of the training window.
+    fit_seconds : float
+        Wall time of the model fit, seconds.
     """
 
     model: object
@@ -62,6 +62,9 @@ class DayInputs:
     lower: np.ndarray
     upper: np.ndarray
     sizes: tuple[tuple[float, float], ...]
+    train_start: np.datetime64
+    train_end: np.datetime64
+    fit_seconds: float = 0.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -119,41 +122,6 @@ class SizePlan:
     error: str = ""
 
 
-_FIT_CACHE: OrderedDict[str, object] = OrderedDict()
-_FIT_CACHE_SIZE = 4
-_FIT_CACHE_LOCK = threading.Lock()
-
-
-def _books_fingerprint(books: BookSnapshots) -> hashlib.blake2b:
-    digest = hashlib.blake2b(digest_size=20)
-    for name in ("bid_px", "bid_sz", "ask_px", "ask_sz", "volume", "repaired"):
-        digest.update(np.ascontiguousarray(getattr(books, name)).tobytes())
-    digest.update(books.dates.tobytes())
-    return digest
-
-
-def fit_cached(books: BookSnapshots, kind: str, side: str, options: dict):
-    """:func:`models.fit_impact_model`, remembered for the last few training windows.
-
-    With ``refit_every = k`` the k test days of a block share one training window, so a
-    worker that runs several of them fits once.  The key is a hash of the books' contents
-    and the fit settings, so equal inputs give the same (immutable) model and nothing else.
-    """
-    digest = _books_fingerprint(books)
-    digest.update(repr((kind, side, sorted(options.items()))).encode())
-    key = digest.hexdigest()
-    with _FIT_CACHE_LOCK:
-        if key in _FIT_CACHE:
-            _FIT_CACHE.move_to_end(key)
-            return _FIT_CACHE[key]
-    model = fit_impact_model(books, kind, side=side, **options)
-    with _FIT_CACHE_LOCK:
-        _FIT_CACHE[key] = model
-        while len(_FIT_CACHE) > _FIT_CACHE_SIZE:
-            _FIT_CACHE.popitem(last=False)
-    return model
-
-
 def price_volatility(books: BookSnapshots, window: int = 15) -> np.ndarray:
     """Expected absolute mid move per interval: RMS over days of the within-day mid change,
     smoothed over ``window`` neighbouring intervals, dollars per share, shape (intervals,).
@@ -193,12 +161,19 @@ def prepare_inputs(train: BookSnapshots, settings: EvaluationSettings) -> DayInp
     Returns
     -------
     DayInputs
+
+    Notes
+    -----
+    The evaluator calls this once per training window (a refit block shares one), whatever
+    the number of workers or the backend, and ships the small result with each test day.
     """
     s = settings
     # The planner's model and the market share one beyond-depth rule unless the scenario
     # says otherwise in model.options.
     options = {"beyond_depth_bps": s.beyond_depth_bps, **s.model_options}
-    model = fit_cached(train, s.model_kind, s.side, options)
+    start = time.perf_counter()
+    model = fit_impact_model(train, s.model_kind, side=s.side, **options)
+    fit_seconds = time.perf_counter() - start
     expected_volume = train.volume.mean(axis=0)
     adv = float(train.volume.sum(axis=1).mean())
     lower, upper = _bounds(s, expected_volume)
@@ -211,6 +186,9 @@ def prepare_inputs(train: BookSnapshots, settings: EvaluationSettings) -> DayInp
         lower=lower,
         upper=upper,
         sizes=sizes,
+        train_start=train.dates[0],
+        train_end=train.dates[-1],
+        fit_seconds=fit_seconds,
     )
 
 

@@ -38,7 +38,7 @@ from models.errors import InvalidParameterError
 
 from .config.resources import check_resources
 from .config.scenario import safe_name
-from .evaluate import Evaluation, evaluate
+from .evaluate import Evaluation, evaluate, parallel_backend
 from .failures import failure_table
 from .outputs import atomic_write_csv, atomic_write_parquet, atomic_write_text
 from .parts import read_manifest, start_parts
@@ -55,7 +55,7 @@ from .rundir import (
 from .settings import EvaluationSettings
 from .sources import build_markets
 from .summary import sensitivity_table, summarize
-from .workers import check_scheduler
+from .workers import check_scheduler, effective_n_jobs
 
 __all__ = [
     "RunResult",
@@ -314,23 +314,28 @@ def _run_into(scenario, out_dir: Path, staging: Staging, parts: Path, quiet: boo
     settings = scenario.to_settings()
     strategies = list(scenario.build_strategies())
 
-    t0 = time.perf_counter()
-    markets = build_markets(scenario.market, settings.seed)
-    timings["market"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
     ev = scenario.evaluation
-    evaluation = evaluate(
-        markets,
-        strategies,
-        settings,
-        scenario=scenario.name,
-        n_jobs=ev.n_jobs,
-        backend=ev.backend,
-        scheduler=ev.scheduler,
-        parts_dir=parts,
-        quiet=quiet,
-    )
-    timings["evaluate"] = time.perf_counter() - t0
+    n_jobs = ev.n_jobs if (ev.backend == "dask" and ev.scheduler) else effective_n_jobs(ev.n_jobs)
+    with parallel_backend(ev.backend, n_jobs, ev.scheduler) as pool:
+        # Workers start importing while the markets are built or loaded.
+        pool.warm_up()
+        t0 = time.perf_counter()
+        markets = build_markets(scenario.market, settings.seed)
+        timings["market"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        evaluation = evaluate(
+            markets,
+            strategies,
+            settings,
+            scenario=scenario.name,
+            n_jobs=n_jobs,
+            backend=ev.backend,
+            scheduler=ev.scheduler,
+            parts_dir=parts,
+            quiet=quiet,
+            pool=pool,
+        )
+        timings["evaluate"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     summary = summarize(
         evaluation.results,
@@ -371,6 +376,15 @@ def _run_into(scenario, out_dir: Path, staging: Staging, parts: Path, quiet: boo
             for k, v in markets.items()
         },
         "model_files": {k: f"models/{v}.json" for k, v in model_files.items()},
+        "fits": {
+            "count": evaluation.fit_count,
+            "seconds": round(evaluation.fit_seconds, 3),
+            "rule": "one fit per training window still to run (a refit block shares one)",
+        },
+        "fit_diagnostics": {
+            regime: getattr(model, "fit_info", None) or {}
+            for regime, model in evaluation.models.items()
+        },
         "report_format": scenario.output.report,
         "versions": _versions(),
         "finished_utc": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -181,24 +181,28 @@ def test_almgren_chriss_uses_the_estimated_volatility(market):
     assert alloc["ac"].iloc[: INTERVALS // 3].sum() > alloc["exact"].iloc[: INTERVALS // 3].sum()
 
 
-def test_fit_cache_is_keyed_by_contents(market):
-    from models import fit_impact_model
-    from simulator.daytask import fit_cached
-
-    window = market.select_days(slice(0, 3))
-    first = fit_cached(window, "linear", "buy", {"beyond_depth_bps": 25.0})
-    assert (
-        fit_cached(market.select_days(slice(0, 3)), "linear", "buy", {"beyond_depth_bps": 25.0})
-        is first
-    )
-    other_days = fit_cached(
-        market.select_days(slice(1, 4)), "linear", "buy", {"beyond_depth_bps": 25.0}
-    )
-    other_side = fit_cached(window, "linear", "sell", {"beyond_depth_bps": 25.0})
-    assert other_days is not first and other_side is not first
-    direct = fit_impact_model(window, "linear", side="buy", beyond_depth_bps=25.0)
-    np.testing.assert_array_equal(first.beta, direct.beta)
-
+@pytest.mark.parametrize("refit_every", [1, 2])
+def test_one_fit_per_training_window_whatever_the_workers(market, monkeypatch, refit_every):
+    # The number of fits is the number of distinct training windows: it does not depend on
+    # n_jobs or the backend (each refit block is fitted once, in one task), and the results
+    # are bit-identical.
+    settings = _settings(refit_every=refit_every)
+    days = [d for d, _, _ in plan_test_days(market.n_days, settings)]
+    windows = {(start, stop) for _, start, stop in plan_test_days(market.n_days, settings)}
+    assert len(windows) == (len(days) if refit_every == 1 else -(-len(days) // 2))
+    runs = {
+        (n_jobs, backend): evaluate(market, _strategies(), settings, n_jobs=n_jobs, backend=backend)
+        for n_jobs, backend in [(1, "loky"), (2, "loky"), (2, "threading")]
+    }
+    for ev in runs.values():
+        assert ev.fit_count == len(windows) and ev.fit_seconds > 0
+    serial = _stable(runs[(1, "loky")].results)
+    for ev in runs.values():
+        pd.testing.assert_frame_equal(_stable(ev.results), serial)
+    # Within a block every day shares the window's fitted model, hence its predictions.
+    res = runs[(1, "loky")].results
+    per_day = res.groupby("day_index")["train_end"].first()
+    assert per_day.nunique() == len(windows)
 
 def test_refit_every_reuses_the_window_and_matches_serial(market):
     settings = _settings(refit_every=3)

@@ -19,6 +19,13 @@ from .numerical import LinearOptimalStrategy, NonlinearOptimalStrategy, solve_cv
 from .problem import AllocationProblem
 from .registry import available_strategies, get_strategy, register
 from .rounding import round_schedule
+from .transient import (
+    TransientOptimalStrategy,
+    depletion,
+    ow_schedule,
+    solve_transient_qp,
+    transient_cost,
+)
 
 __all__ = [
     "AllocationProblem",
@@ -33,10 +40,13 @@ __all__ = [
     "SolveResult",
     "SolverError",
     "Strategy",
+    "TransientOptimalStrategy",
     "VwapStrategy",
     "almgren_chriss_trajectory",
     "available_strategies",
+    "depletion",
     "get_strategy",
+    "ow_schedule",
     "project_capped_simplex",
     "register",
     "round_schedule",
@@ -44,6 +54,8 @@ __all__ = [
     "solve_exact",
     "solve_exact_batch",
     "solve_slsqp",
+    "solve_transient_qp",
+    "transient_cost",
     "waterfill_book",
     "waterfill_linear",
     "waterfill_power",

@@ -819,9 +819,7 @@ class AlmgrenChrissStrategy(OptimizingStrategy):
             or not np.isfinite(lam)
             or lam < 0
         ):
-            raise InvalidParameterError(
-                f"risk_aversion must be None or finite and >= 0 (1/dollars); got {lam!r}"
-            )
+            raise InvalidParameterError(f"risk_aversion must be finite and >= 0; got {lam!r}")
         u = self.urgency
         if u is not None and (
             isinstance(u, bool)
@@ -829,7 +827,7 @@ class AlmgrenChrissStrategy(OptimizingStrategy):
             or not np.isfinite(u)
             or u < 0
         ):
-            raise InvalidParameterError(f"urgency must be None or finite and >= 0; got {u!r}")
+            raise InvalidParameterError(f"urgency must be finite and >= 0; got {u!r}")
         if lam is not None and u is not None:
             raise InvalidParameterError(
                 f"urgency must be None when risk_aversion is given; got urgency={u!r} "

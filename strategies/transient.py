@@ -504,7 +504,7 @@ def solve_transient_qp(
     convex solve), run from four starts: the convex part's minimiser, the static optimum,
     the equal split and :func:`ow_schedule`, each projected onto the bounds.  The best
     stationary point is returned with ``convex=False`` and a message saying so.  It costs no
-    more than equal; global optimality is not certified (on 450 random non-convex problems
+    more than equal; global optimality is not certified (on 550 random non-convex problems
     with N <= 8 and depth varying by a factor up to 10 between minutes it matched the
     brute-force global optimum every time).
 

@@ -19,6 +19,13 @@ from .numerical import LinearOptimalStrategy, NonlinearOptimalStrategy, solve_cv
 from .problem import AllocationProblem
 from .registry import available_strategies, get_strategy, register
 from .rounding import round_schedule
+from .transient import (
+    TransientOptimalStrategy,
+    depletion,
+    ow_schedule,
+    solve_transient_qp,
+    transient_cost,
+)
 from .validation import ScheduleError, check_schedule
 
 __all__ = [
@@ -35,11 +42,14 @@ __all__ = [
     "SolveResult",
     "SolverError",
     "Strategy",
+    "TransientOptimalStrategy",
     "VwapStrategy",
     "almgren_chriss_trajectory",
     "available_strategies",
     "check_schedule",
+    "depletion",
     "get_strategy",
+    "ow_schedule",
     "project_capped_simplex",
     "register",
     "round_schedule",
@@ -47,6 +57,8 @@ __all__ = [
     "solve_exact",
     "solve_exact_batch",
     "solve_slsqp",
+    "solve_transient_qp",
+    "transient_cost",
     "waterfill_book",
     "waterfill_linear",
     "waterfill_power",

@@ -1,4 +1,9 @@
-"""Almgren & Chriss (2000) risk-averse execution: the closed form and a bounded strategy.
+"""Almgren & Chriss (2000) risk-averse execution: the closed form and a strategy on any model.
+
+The strategy minimises expected impact under the problem's own model plus risk aversion times
+the variance of the position still held; linear models by an exact active-set QP, book models
+by exact dynamic programming over piecewise-linear price-level paths, other convex models (the
+power law) by Newton-SQP, all through the models' ``cost`` / ``marginal_cost`` interface.
 
 Notation of the paper (section 4): X shares to liquidate over horizon T in N periods of length
 tau = T/N; sigma the price volatility in dollars per share per sqrt(unit time); temporary impact
@@ -18,16 +23,22 @@ from scipy.linalg import lapack
 from models.errors import InvalidParameterError
 
 from .base import OptimizingStrategy, SolveResult
-from .exact import waterfill_linear
+from .builtin import EqualStrategy
+from .exact import solve_exact, waterfill_linear
 from .problem import AllocationProblem
 from .registry import register
 
 __all__ = [
+    "DEFAULT_URGENCY",
     "AlmgrenChrissTrajectory",
     "almgren_chriss_trajectory",
     "AlmgrenChrissStrategy",
+    "risk_objective",
     "solve_box_qp",
+    "solve_risk",
+    "solve_risk_book",
     "solve_risk_qp",
+    "solve_risk_smooth",
 ]
 
 
@@ -404,6 +415,333 @@ def _primal_active_set(x0, eta, h, w, total, lo, up, max_iter=None):
     return np.clip(x, lo, up), max_iter, False
 
 
+# --------------------------------------------------------------------------- any convex model
+def risk_objective(model, x, total, risk_weight) -> np.ndarray:
+    """Almgren-Chriss objective sum_t c_t(x_t) + sum_t w_t X_t^2 of schedules, in dollars.
+
+    Parameters
+    ----------
+    model : models.BaseImpact
+        Impact model; c_t is its ``cost``.
+    x : array_like, shape (..., N)
+        Schedules in shares.
+    total : float
+        S in shares; X_t = S - sum_{j <= t} x_j are the holdings after interval t.
+    risk_weight : array_like, shape (N,)
+        w_t = risk_aversion * sigma_t^2, dollars per share squared.
+
+    Returns
+    -------
+    ndarray, shape (...)
+        Expected impact cost plus the variance penalty, dollars.
+    """
+    x = np.asarray(x, dtype=float)
+    held = total - np.cumsum(x, axis=-1)
+    return np.asarray(model.total_cost(x)) + np.sum(np.asarray(risk_weight) * held**2, axis=-1)
+
+
+def _path_range(px, xs, p):
+    """[lo, hi] of the monotone path (px, xs) at prices p: the X range of its points at p.
+
+    The path is the polyline through (px_i, xs_i), both nondecreasing, extended by
+    horizontal rays at both ends; at a vertical segment the range is that segment.
+    """
+    value = np.interp(p, px, xs)
+    il = np.searchsorted(px, p, "left")
+    ir = np.searchsorted(px, p, "right")
+    hit = ir > il
+    last = px.shape[0] - 1
+    lo = np.where(hit, xs[np.minimum(il, last)], value)
+    hi = np.where(hit, xs[np.maximum(ir - 1, 0)], value)
+    return lo, hi
+
+
+def _path_sum(a, b):
+    """The path of X_a(p) + X_b(p): monotone relations added along the price axis."""
+    p = np.union1d(a[0], b[0])
+    alo, ahi = _path_range(*a, p)
+    blo, bhi = _path_range(*b, p)
+    px = np.repeat(p, 2)
+    xs = np.column_stack([alo + blo, ahi + bhi]).ravel()
+    keep = np.ones(px.shape[0], dtype=bool)
+    keep[1::2] = xs[1::2] > xs[0::2]
+    return px[keep], xs[keep]
+
+
+def _path_clip(px, xs, low, high):
+    """The path of clip(X(p), low, high), with its flat ends trimmed to the implicit rays."""
+    for level in (low, high):
+        d = xs - level
+        cross = np.flatnonzero((d[:-1] < 0) & (d[1:] > 0) & (px[1:] > px[:-1]))
+        if cross.size:
+            t = (level - xs[cross]) / (xs[cross + 1] - xs[cross])
+            pc = px[cross] + t * (px[cross + 1] - px[cross])
+            px = np.insert(px, cross + 1, pc)
+            xs = np.insert(xs, cross + 1, level)
+    xs = np.clip(xs, low, high)
+    first = int(np.argmax(xs >= xs[-1]))
+    last = xs.shape[0] - 1 - int(np.argmax(xs[::-1] <= xs[0]))
+    last = min(last, first)
+    return px[last : first + 1], xs[last : first + 1]
+
+
+def _path_cap(px, xs, top):
+    """The path of min(X(p), top), ending where it first reaches ``top``."""
+    above = np.flatnonzero(xs > top)
+    if above.size == 0:
+        return px, xs
+    j = int(above[0])
+    if j == 0:
+        return px[:1], np.minimum(xs[:1], top)
+    pc = px[j]
+    if px[j] > px[j - 1]:
+        pc = px[j - 1] + (top - xs[j - 1]) / (xs[j] - xs[j - 1]) * (px[j] - px[j - 1])
+    return np.append(px[:j], pc), np.append(xs[:j], top)
+
+
+def _book_tail(model, total):
+    """(start price, slope) of each interval's beyond-depth tail, read off marginal_cost.
+
+    Past the visible depth V the marginal cost must be affine in the shares beyond it,
+    p0 + k e (k = 0 for a flat tail); checked at three depths.  Returns None if it is not.
+    """
+    depth = model.sizes.sum(axis=1)
+    step = np.maximum(depth, total)
+    e = np.stack([0.25 * step, 0.5 * step, step])
+    m = np.asarray(model.marginal_cost(depth + e), dtype=float)
+    k = (m[2] - m[1]) / (e[2] - e[1])
+    p0 = m[1] - k * e[1]
+    scale = np.maximum(np.abs(m).max(axis=0), np.finfo(float).tiny)
+    if np.any(np.abs(m[0] - (p0 + k * e[0])) > 1e-9 * scale) or np.any(k < 0):
+        return None
+    deepest = np.nanmax(model.offsets, axis=1)
+    return np.maximum(p0, deepest), np.maximum(k, 0.0)
+
+
+def _book_demand(model, total, lower, upper):
+    """Per interval, the path of the shares demanded at marginal price p, within the bounds."""
+    tail = _book_tail(model, total)
+    if tail is None:
+        return None
+    p0, k = tail
+    offsets, sizes = model.offsets, model.sizes
+    present = np.isfinite(offsets)
+    cum = np.cumsum(np.where(present, sizes, 0.0), axis=1)
+    before = cum - np.where(present, sizes, 0.0)
+    cap = np.minimum(upper, total)
+    # Points: (o_l, D_{l-1}), (o_l, D_l) per level, then the tail from (p0, V) to the cap.
+    n, levels = offsets.shape
+    px = np.full((n, 2 * levels + 2), np.nan)
+    xs = np.full((n, 2 * levels + 2), np.nan)
+    px[:, 0 : 2 * levels : 2] = offsets
+    px[:, 1 : 2 * levels : 2] = offsets
+    xs[:, 0 : 2 * levels : 2] = np.where(present, before, np.nan)
+    xs[:, 1 : 2 * levels : 2] = np.where(present, cum, np.nan)
+    visible = cum[:, -1]
+    reach = np.maximum(cap, visible)
+    px[:, -2], xs[:, -2] = p0, visible
+    px[:, -1], xs[:, -1] = p0 + k * (reach - visible), reach
+    paths = []
+    for t in range(n):
+        ok = ~np.isnan(px[t])
+        paths.append(_path_clip(px[t, ok], xs[t, ok], lower[t], cap[t]))
+    return paths
+
+
+def solve_risk_book(model, risk_weight, total, lower, upper):
+    """Exact minimiser of sum_t c_t(x_t) + w_t X_t^2 for a book model, by dynamic programming.
+
+    KKT: the marginal cost of interval t equals the price level p_t = mu + 2 sum_{k >= t} w_k
+    X_k, so p_t = p_{t+1} + 2 w_t X_t and X_{t-1} = X_t + x_t with x_t in the demand d_t(p_t)
+    (the shares whose marginal cost is at most p_t, within the bounds).  Going backwards from
+    the last interval, the pairs (p_t, X_{t-1}) that satisfy these equations form a monotone
+    piecewise-linear path: the previous path sheared by p -> p + 2 w_t X, plus d_t added along
+    the price axis.  Book costs are piecewise linear (quadratic in the beyond-depth tail), so
+    every demand d_t is a piecewise-linear monotone relation and the paths are exact; the
+    point of the first path with X_0 = S and a forward pass give the optimum.  Each step is
+    vectorised over the path's breakpoints (O(N L) of them), the steps are sequential.
+
+    Parameters
+    ----------
+    model : models.BookImpact
+        Book model (``offsets``, ``sizes``; the tail read off ``marginal_cost``).
+    risk_weight : ndarray, shape (N,)
+        w_t >= 0, dollars per share squared.
+    total : float
+        S in shares.
+    lower, upper : ndarray, shape (N,)
+        Bounds in shares, feasible for S.
+
+    Returns
+    -------
+    ndarray of shape (N,) or None
+        The optimal schedule; None if the model's beyond-depth tail is not affine in shares
+        (the caller then uses the generic method).
+    """
+    demand = _book_demand(model, total, lower, upper)
+    if demand is None:
+        return None
+    n = len(demand)
+    w = np.asarray(risk_weight, dtype=float)
+    sheared = [None] * n
+    path = demand[-1]
+    for t in range(n - 2, -1, -1):
+        sheared[t] = (path[0] + 2.0 * w[t] * path[1], path[1])
+        px, xs = _path_sum(sheared[t], demand[t])
+        path = _path_cap(px, xs, total)
+    px, xs = path
+    reach = np.flatnonzero(xs >= total * (1 - 1e-12))
+    p = px[reach[0]] if reach.size else px[-1]
+    held = total
+    x = np.empty(n)
+    for t in range(n - 1):
+        alo, ahi = _path_range(*sheared[t], p)
+        dlo, dhi = _path_range(*demand[t], p)
+        after = float(np.clip(held - dlo, alo, ahi))
+        x[t] = held - after
+        held = after
+        p = p - 2.0 * w[t] * held
+    x[-1] = held
+    return _repair(x, total, lower, upper)
+
+
+def _repair(x, total, lower, upper):
+    """Clip rounding-level bound violations and put the residual of the total on free ones."""
+    x = np.clip(x, lower, upper)
+    for _ in range(3):
+        r = total - x.sum()
+        if r == 0:
+            break
+        room = (upper - x) if r > 0 else (x - lower)
+        room = np.where(np.isfinite(room), room, abs(r))
+        if room.sum() <= 0:
+            break
+        x = np.clip(x + np.sign(r) * room * min(1.0, abs(r) / room.sum()), lower, upper)
+    return x
+
+
+def _risk_kkt(model, x, w, total, lower, upper):
+    """Largest violation of the KKT conditions, relative to the scale of the gradient's terms
+    (marginal cost and risk subsidy 2 sum_{k >= t} w_k X_k), both in dollars per share."""
+    held = total - np.cumsum(x)
+    mc = np.asarray(model.marginal_cost(x), dtype=float)
+    subsidy = 2.0 * np.cumsum((w * held)[::-1])[::-1]
+    g = mc - subsidy
+    tol = 1e-9 * total
+    at_lo = x <= lower + tol
+    at_up = (x >= upper - tol) & ~at_lo
+    free = ~(at_lo | at_up)
+    if free.any():
+        nu = float(np.median(g[free]))
+    else:
+        nu = float(np.min(g[at_lo])) if at_lo.any() else float(np.max(g[at_up]))
+    viol = np.where(free, np.abs(g - nu), 0.0)
+    viol = np.maximum(viol, np.where(at_lo, nu - g, 0.0))
+    viol = np.maximum(viol, np.where(at_up, g - nu, 0.0))
+    scale = max(float(np.abs(mc).max()), float(subsidy.max()), np.finfo(float).tiny)
+    return float(viol.max()) / scale
+
+
+def solve_risk_smooth(model, risk_weight, total, lower, upper, x0, max_iter=100):
+    """Minimise sum c_t(x_t) + w_t X_t^2 for any smooth convex model by Newton-SQP.
+
+    Each iteration replaces c_t by its second-order expansion at x (curvature by central
+    differences of ``marginal_cost``), solves that risk QP exactly (:func:`solve_risk_qp`)
+    and takes the exact line-search step toward it on the true objective (bisection on the
+    directional derivative from ``marginal_cost``).  A descent method on a convex objective:
+    it stops when the KKT conditions hold to 1e-10 relative (or the step stalls).
+
+    Returns
+    -------
+    x : ndarray of shape (N,)
+        The minimiser.
+    n_iter : int
+        Newton iterations.
+    kkt : float
+        Relative KKT violation at ``x``.
+    """
+    w = np.asarray(risk_weight, dtype=float)
+    x = np.asarray(x0, dtype=float).copy()
+    n = x.shape[0]
+    base = max(total / n, np.finfo(float).tiny)
+
+    def slope(y, d, nu):
+        # Directional derivative of the Lagrangian f - nu sum(x): d sums to 0 only up to
+        # rounding, and nu * sum(d) would swamp the derivative near the optimum.
+        held = total - np.cumsum(y)
+        g = np.asarray(model.marginal_cost(y), dtype=float) - nu
+        return float(np.dot(g, d) - 2.0 * np.dot(w * held, np.cumsum(d)))
+
+    it = 0
+    for it in range(1, max_iter + 1):
+        if _risk_kkt(model, x, w, total, lower, upper) <= 1e-10:
+            return x, it - 1, _risk_kkt(model, x, w, total, lower, upper)
+        eps = 1e-6 * np.maximum(x, 1e-3 * base)
+        up_x = np.asarray(model.marginal_cost(x + eps), dtype=float)
+        dn_x = np.asarray(model.marginal_cost(np.maximum(x - eps, 0.0)), dtype=float)
+        curv = (up_x - dn_x) / (x + eps - np.maximum(x - eps, 0.0))
+        curv = np.maximum(curv, 1e-12 * max(float(curv.max()), np.finfo(float).tiny))
+        mc = np.asarray(model.marginal_cost(x), dtype=float)
+        target, _, ok = solve_risk_qp(0.5 * curv, mc - curv * x, w, total, lower, upper)
+        d = target - x
+        if not ok or float(np.abs(d).max()) <= 1e-13 * total:
+            break
+        inner = (x > lower) & (x < upper)
+        grad = mc - 2.0 * np.cumsum((w * (total - np.cumsum(x)))[::-1])[::-1]
+        nu = float(np.mean(grad[inner])) if inner.any() else 0.0
+        if slope(x + d, d, nu) <= 0:
+            step = 1.0
+        else:
+            lo_a, hi_a = 0.0, 1.0
+            for _ in range(60):
+                mid = 0.5 * (lo_a + hi_a)
+                if slope(x + mid * d, d, nu) > 0:
+                    hi_a = mid
+                else:
+                    lo_a = mid
+            step = lo_a
+        if step == 0.0:
+            break
+        x = np.clip(x + step * d, lower, upper)
+    return _repair(x, total, lower, upper), it, _risk_kkt(model, x, w, total, lower, upper)
+
+
+def solve_risk(model, risk_weight, total, lower, upper):
+    """Exact Almgren-Chriss schedule under any convex model; see :class:`AlmgrenChrissStrategy`.
+
+    Linear models: :func:`solve_risk_qp` (active sets, O(N) tridiagonal solves).  Book models:
+    :func:`solve_risk_book` (dynamic programming over piecewise-linear paths, exact).  Other
+    models (power law, or a book whose beyond-depth tail is not affine): Newton-SQP
+    (:func:`solve_risk_smooth`) from the exact risk-neutral optimum.
+
+    Returns
+    -------
+    x : ndarray of shape (N,)
+        Schedule in shares.
+    method : str
+        Which solver ran, with its status.
+    ok : bool
+        False if a solver hit its iteration cap or stopped short of the KKT tolerance.
+    """
+    w = np.asarray(risk_weight, dtype=float)
+    lower = np.asarray(lower, dtype=float)
+    upper = np.asarray(upper, dtype=float)
+    if model.kind == "linear":
+        beta, h = np.asarray(model.beta), np.asarray(model.h)
+        x, n_iter, ok = solve_risk_qp(beta, h, w, total, lower, upper)
+        return x, f"active-set QP ({n_iter} solves)", ok
+    if model.kind == "book":
+        x = solve_risk_book(model, w, total, lower, upper)
+        if x is not None:
+            return x, "dynamic programming on the book's piecewise-linear demand", True
+    start = solve_exact(model, total, lower, upper, validate=False)
+    if not np.any(w > 0):
+        return start, "exact water-filling (no risk weight)", True
+    x, n_iter, kkt = solve_risk_smooth(model, w, total, lower, upper, start)
+    ok = kkt <= 1e-8
+    return x, f"Newton-SQP ({n_iter} iterations, KKT residual {kkt:.1e})", ok
+
+
 def _as_interval_array(name: str, value, n: int) -> np.ndarray:
     a = np.asarray(value, dtype=float)
     if a.ndim == 0:
@@ -413,42 +751,92 @@ def _as_interval_array(name: str, value, n: int) -> np.ndarray:
     return a
 
 
+DEFAULT_URGENCY = 2.0
+"""Urgency of ``almgren-chriss`` when neither ``risk_aversion`` nor ``urgency`` is given."""
+
+
 @register("almgren-chriss")
 @dataclass(frozen=True)
 class AlmgrenChrissStrategy(OptimizingStrategy):
-    """Risk-averse schedule: minimise expected impact + risk_aversion * price variance.
+    """Risk-averse schedule: expected impact under the model + risk_aversion * price variance.
 
-    The problem's model is linearised at the TWAP size q = S/N: cost_t(n) ≈ h_t n + eta_t n^2
-    with h_t = marginal_cost_t(0) and eta_t = (marginal_cost_t(q) - h_t) / (2 q) (exact for the
-    linear model; floored at 1e-6 of the largest eta, so the problem stays strictly convex).
-    Holdings after the trade of interval t are x_t = S - sum_{j<=t} n_j and are exposed to the
-    price move of interval t, so the variance is sum_t sigma_t^2 x_t^2 (Almgren & Chriss with
-    tau = one interval). The convex QP min sum h n + eta n^2 + lambda sum sigma^2 x^2 subject to
-    sum n = S and the bounds is solved exactly by :func:`solve_risk_qp` (active sets with O(N)
-    tridiagonal solves in holdings space).
+    Minimises the Almgren & Chriss (2000) objective with the problem's own cost function,
+
+        sum_t c_t(x_t) + lambda sum_t sigma_t^2 X_t^2,   X_t = S - sum_{j <= t} x_j,
+
+    subject to sum x = S and the bounds: c_t is the model's impact cost (linear, power law or
+    the book's piecewise-linear walk, dollars), X_t the shares still to trade after interval
+    t, exposed to the price move of that interval (standard deviation sigma_t dollars per
+    share, AC with tau = one interval).  The problem is convex and solved exactly by
+    :func:`solve_risk` (active-set QP for linear models, dynamic programming for books,
+    Newton-SQP for power laws).  ``objective`` in the result is the model's impact cost.
+
+    lambda is ``risk_aversion`` (1/dollars) when given; by default it is set from the
+    dimensionless ``urgency``: lambda = urgency * E_equal / V_equal, with E_equal the model cost
+    and V_equal = sum sigma_t^2 X_t^2 of the equal (TWAP) schedule, so that the TWAP's variance
+    penalty is ``urgency`` times its expected impact.  This choice does not depend on the price
+    level or the share unit.  For a linear model with constant beta, h = 0 and constant sigma it
+    is Almgren & Chriss's urgency kappa T ~ sqrt(3 urgency) (about 2.4 for the default 2:
+    the first interval trades about 2.5 times TWAP's rate).
 
     Parameters
     ----------
-    risk_aversion : float, default 0.0
-        lambda in 1/dollars (>= 0); 0 gives the model optimum of the linearised costs.
+    risk_aversion : float or None, default None
+        lambda in 1/dollars (>= 0); 0 gives the model optimum (the ``exact`` schedule).
+        None uses ``urgency``.
+    urgency : float or None, default None
+        Dimensionless risk aversion (>= 0, see above); None means 2 when ``risk_aversion`` is
+        None.  0 gives the model optimum.  Give ``risk_aversion`` or ``urgency``, not both.
     sigma : None, float or tuple of float, default None
         Price volatility per interval, dollars per share per sqrt(interval) (>= 0), scalar or
         one value per interval.  None takes ``problem.price_volatility`` (the evaluator
         estimates it from the training days); a problem without one is then solved
         risk-neutrally and the result's message says so.
+
+    Raises
+    ------
+    InvalidParameterError
+        For a negative or non-finite parameter, or both ``risk_aversion`` and ``urgency``.
     """
 
-    description: ClassVar[str] = "Almgren-Chriss: impact vs risk_aversion * variance (sigma)"
+    description: ClassVar[str] = "Almgren-Chriss: model's impact + risk aversion * variance"
     optimizes_model: ClassVar[bool] = False
-    invalid_params: ClassVar[tuple[dict, ...]] = ({"risk_aversion": -1.0}, {"sigma": -0.5})
+    invalid_params: ClassVar[tuple[dict, ...]] = (
+        {"risk_aversion": -1.0},
+        {"urgency": -0.5},
+        {"sigma": -0.5},
+    )
 
-    risk_aversion: float = 0.0
+    risk_aversion: float | None = None
+    urgency: float | None = None
     sigma: float | tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         lam = self.risk_aversion
-        if not isinstance(lam, int | float | np.floating) or not np.isfinite(lam) or lam < 0:
+        if lam is not None and (
+            isinstance(lam, bool)
+            or not isinstance(lam, int | float | np.integer | np.floating)
+            or not np.isfinite(lam)
+            or lam < 0
+        ):
             raise InvalidParameterError(f"risk_aversion must be finite and >= 0; got {lam!r}")
+        u = self.urgency
+        if u is not None and (
+            isinstance(u, bool)
+            or not isinstance(u, int | float | np.integer | np.floating)
+            or not np.isfinite(u)
+            or u < 0
+        ):
+            raise InvalidParameterError(f"urgency must be finite and >= 0; got {u!r}")
+        if lam is not None and u is not None:
+            raise InvalidParameterError(
+                f"urgency must be None when risk_aversion is given; got urgency={u!r} "
+                f"with risk_aversion={lam!r}"
+            )
+        if u is not None:
+            object.__setattr__(self, "urgency", float(u))
+        if lam is not None:
+            object.__setattr__(self, "risk_aversion", float(lam))
         if self.sigma is None:
             return
         sig = np.asarray(self.sigma, dtype=float)
@@ -459,41 +847,54 @@ class AlmgrenChrissStrategy(OptimizingStrategy):
         if sig.ndim == 1:
             object.__setattr__(self, "sigma", tuple(float(v) for v in sig))
 
-    def linearization(self, problem: AllocationProblem) -> tuple[np.ndarray, np.ndarray]:
-        """(h, eta): the model as h_t n + eta_t n^2, dollars per share and per share squared."""
+    def _sigma(self, problem: AllocationProblem) -> np.ndarray | None:
         n = problem.n_intervals
-        q = problem.total_shares / n
-        model = problem.model
-        h = np.asarray(model.marginal_cost(np.zeros(n)), dtype=float)
-        eta = (np.asarray(model.marginal_cost(np.full(n, q)), dtype=float) - h) / (2 * q)
-        floor = 1e-6 * max(float(eta.max()), float(np.abs(h).mean()) / q, np.finfo(float).tiny)
-        return h, np.maximum(eta, floor)
+        if self.sigma is not None:
+            return _as_interval_array("sigma", self.sigma, n)
+        if problem.price_volatility is not None:
+            return np.asarray(problem.price_volatility, dtype=float)
+        return None
+
+    def lambda_(self, problem: AllocationProblem) -> float:
+        """lambda in 1/dollars for ``problem``: ``risk_aversion``, or set from ``urgency``."""
+        if self.risk_aversion is not None:
+            return float(self.risk_aversion)
+        sigma = self._sigma(problem)
+        urgency = DEFAULT_URGENCY if self.urgency is None else self.urgency
+        if sigma is None or urgency == 0.0:
+            return 0.0
+        twap = EqualStrategy().schedule(problem)
+        held = problem.total_shares - np.cumsum(twap)
+        variance = float(np.sum(sigma**2 * held**2))
+        if variance <= 0.0:
+            return 0.0
+        return urgency * problem.objective(twap) / variance
 
     def solve(self, problem: AllocationProblem) -> SolveResult:
-        """Solve the risk-adjusted QP exactly; ``objective`` is the model's impact cost."""
+        """Solve the risk-adjusted problem exactly; ``objective`` is the model's impact cost."""
         problem = self._check(problem)
         t0 = time.perf_counter()
         n = problem.n_intervals
-        s = problem.total_shares
+        sigma = self._sigma(problem)
         note = ""
-        if self.sigma is not None:
-            sigma = _as_interval_array("sigma", self.sigma, n)
-        elif problem.price_volatility is not None:
-            sigma = np.asarray(problem.price_volatility, dtype=float)
-        else:
+        if sigma is None:
             sigma = np.zeros(n)
             note = "; no sigma and no problem.price_volatility: risk-neutral schedule"
-        h, eta = self.linearization(problem)
-        weight = float(self.risk_aversion) * sigma**2
-        x, n_iter, ok = solve_risk_qp(eta, h, weight, s, problem.lower, problem.upper)
-        msg = ("active-set QP converged" if ok else "active-set QP hit its iteration cap") + note
+        lam = self.lambda_(problem)
+        weight = lam * sigma**2
+        x, method, ok = solve_risk(
+            problem.model, weight, problem.total_shares, problem.lower, problem.upper
+        )
+        msg = f"{method}; lambda = {lam:.4g} /$" + note
+        if not ok:
+            msg = "did not converge: " + msg
         return self._remember(
             SolveResult(
                 x=x,
                 success=ok,
                 message=msg,
                 objective=problem.objective(x),
-                n_iter=n_iter,
+                n_iter=0,
                 solve_ms=1e3 * (time.perf_counter() - t0),
             )
         )

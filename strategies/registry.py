@@ -24,7 +24,12 @@ ENTRY_POINT_GROUP = "tradealloc.strategies"
 """Entry-point group through which installed packages contribute strategies."""
 
 _REGISTRY: dict[str, type[Strategy]] = {}
-_BUILTIN_MODULES = ("strategies.builtin", "strategies.numerical", "strategies.almgren_chriss")
+_BUILTIN_MODULES = (
+    "strategies.builtin",
+    "strategies.numerical",
+    "strategies.almgren_chriss",
+    "strategies.transient",
+)
 
 
 def register(name: str):

@@ -1,9 +1,11 @@
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as hst
 
-from models import InvalidParameterError, LinearImpact
+from models import BookImpact, InvalidParameterError, LinearImpact, PowerLawImpact
 from strategies import (
     AllocationProblem,
     almgren_chriss_trajectory,
@@ -11,7 +13,13 @@ from strategies import (
     project_capped_simplex,
     solve_exact,
 )
-from strategies.almgren_chriss import _primal_active_set, solve_box_qp, solve_risk_qp
+from strategies.almgren_chriss import (
+    _primal_active_set,
+    risk_objective,
+    solve_box_qp,
+    solve_risk,
+    solve_risk_qp,
+)
 
 # Almgren & Chriss (2000), section 4 worked example (time unit: days).
 X, S0 = 1e6, 50.0
@@ -217,3 +225,204 @@ def test_strategy_takes_sigma_from_the_problem():
         AllocationProblem(model, 20_000.0, price_volatility=np.ones(3))
     with pytest.raises(ValueError, match="price_volatility must be finite and >= 0"):
         AllocationProblem(model, 20_000.0, price_volatility=-vol)
+
+
+# ----------------------------------------------------------------------------- any model
+def _tail(model, probe):
+    """(p0, k) of the tail read off marginal_cost far past the visible depth: the reference
+    asks the model, so it follows whatever beyond-depth rule the model uses (if affine)."""
+    depth = model.sizes.sum(axis=1)
+    e1, e2 = depth + probe, depth + 2 * probe
+    m1, m2 = model.marginal_cost(e1), model.marginal_cost(e2)
+    k = (m2 - m1) / (e2 - e1)
+    return m1 - k * (e1 - depth), k
+
+
+def _cvxpy_book(model, w, s, lo, up):
+    cp = pytest.importorskip("cvxpy")
+    n, levels = model.offsets.shape
+    present = np.isfinite(model.offsets)
+    off = np.where(present, model.offsets, 0.0)
+    size = np.where(present, model.sizes, 0.0)
+    p0, k = _tail(model, s)
+    z, e = cp.Variable((n, levels)), cp.Variable(n)
+    x = cp.sum(z, axis=1) + e
+    held = s - cp.cumsum(x)
+    cost = cp.sum(cp.multiply(off, z)) + p0 @ e + 0.5 * cp.sum(cp.multiply(k, cp.square(e)))
+    cons = [z >= 0, z <= size, e >= 0, x >= lo, cp.sum(x) == s]
+    fin = np.isfinite(up)
+    if fin.any():
+        cons.append(x[np.flatnonzero(fin)] <= up[fin])
+    prob = cp.Problem(cp.Minimize(cost + w @ cp.square(held)), cons)
+    prob.solve(solver=cp.CLARABEL, tol_gap_abs=1e-10, tol_gap_rel=1e-10, tol_feas=1e-10)
+    assert prob.status == "optimal"
+    return np.clip(x.value, lo, up)
+
+
+def _random_book(rng, n, levels):
+    half = rng.uniform(0.005, 0.03, n)
+    gaps = rng.uniform(0.005, 0.02, (n, levels))
+    offsets = half[:, None] + np.cumsum(gaps, axis=1) - gaps[:, :1]
+    sizes = rng.uniform(100, 2000, (n, levels))
+    # Some intervals show fewer levels (empty levels trail).
+    shown = rng.integers(1, levels + 1, n)
+    empty = np.arange(levels)[None, :] >= shown[:, None]
+    offsets = np.where(empty, np.nan, offsets)
+    sizes = np.where(empty, 0.0, sizes)
+    return BookImpact(offsets=offsets, sizes=sizes, reference_mid=50.0)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=hst.integers(0, 2**32 - 1),
+    n=hst.integers(2, 30),
+    risk=hst.sampled_from([0.0, 1e-6, 1e-4, 1e-2]),
+    capped=hst.booleans(),
+)
+def test_book_solver_matches_cvxpy(seed, n, risk, capped):
+    rng = np.random.default_rng(seed)
+    model = _random_book(rng, n, 5)
+    depth = model.sizes.sum(axis=1)
+    # Uncapped orders reach past the visible depth of some intervals (the tail is used).
+    s = float(rng.uniform(0.2, 1.5) * depth.sum() if not capped else 0.5 * depth.sum())
+    up = depth if capped else np.full(n, np.inf)
+    lo = np.where(rng.uniform(size=n) < 0.2, 0.05 * s / n, 0.0)
+    w = risk * rng.uniform(0.01, 0.05, n) ** 2
+    x, method, ok = solve_risk(model, w, s, lo, up)
+    assert ok and method.startswith("dynamic programming")
+    assert x.sum() == pytest.approx(s, rel=1e-12)
+    assert np.all(x >= lo - 1e-9 * s) and np.all(x <= up + 1e-9 * s)
+    f = float(risk_objective(model, x, s, w))
+    f_ref = float(risk_objective(model, _cvxpy_book(model, w, s, lo, up), s, w))
+    assert f <= f_ref * (1 + 1e-9)
+    assert f == pytest.approx(f_ref, rel=1e-7)
+    if risk == 0.0:
+        f_exact = float(risk_objective(model, solve_exact(model, s, lo, up), s, w))
+        assert f == pytest.approx(f_exact, rel=1e-12)
+
+
+def _cvxpy_power(model, w, s, lo, up):
+    """CVXPY with power cones, in units of the order (u = x / S) and of equal's cost."""
+    cp = pytest.importorskip("cvxpy")
+    n = model.n_intervals
+    scale = float(risk_objective(model, np.full(n, s / n), s, w))
+    u = cp.Variable(n)
+    a = model.alpha * s ** (1 + model.delta) / scale
+    impact = sum(a[t] * cp.power(u[t], 1 + model.delta[t], approx=False) for t in range(n))
+    risk = (w * s**2 / scale) @ cp.square(1 - cp.cumsum(u))
+    cons = [cp.sum(u) == 1, u >= lo / s]
+    fin = np.isfinite(up)
+    if fin.any():
+        cons.append(u[np.flatnonzero(fin)] <= up[fin] / s)
+    prob = cp.Problem(cp.Minimize(impact + (model.h * s / scale) @ u + risk), cons)
+    prob.solve(solver=cp.CLARABEL, tol_gap_abs=1e-10, tol_gap_rel=1e-10, tol_feas=1e-10)
+    assert prob.status == "optimal"
+    return np.clip(s * u.value, lo, up)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=hst.integers(0, 2**32 - 1),
+    n=hst.integers(2, 30),
+    risk=hst.sampled_from([1e-6, 1e-4, 1e-2]),
+    per_interval_delta=hst.booleans(),
+)
+def test_power_solver_matches_cvxpy(seed, n, risk, per_interval_delta):
+    rng = np.random.default_rng(seed)
+    delta = rng.uniform(0.4, 0.9, n) if per_interval_delta else 0.5
+    model = PowerLawImpact(alpha=rng.uniform(2e-4, 8e-4, n), delta=delta, h=rng.uniform(0, 0.02, n))
+    s = 5e4
+    up = np.where(rng.uniform(size=n) < 0.4, rng.uniform(0.3, 2.0, n) * s / n, np.inf)
+    if up.sum() < s:
+        up = up * (1.3 * s / up.sum())
+    lo = np.zeros(n)
+    w = risk * np.full(n, 0.03**2)
+    x, method, ok = solve_risk(model, w, s, lo, up)
+    assert ok and method.startswith("Newton-SQP")
+    assert x.sum() == pytest.approx(s, rel=1e-12)
+    assert np.all(x >= lo) and np.all(x <= up + 1e-9 * s)
+    f = float(risk_objective(model, x, s, w))
+    f_ref = float(risk_objective(model, _cvxpy_power(model, w, s, lo, up), s, w))
+    assert f <= f_ref * (1 + 1e-9)
+    assert f == pytest.approx(f_ref, rel=1e-7)
+
+
+def test_urgency_sets_lambda_from_the_equal_schedule():
+    n, beta, sigma, s = 390, 2e-5, 0.03, 50_000.0
+    model = LinearImpact(beta=np.full(n, beta))
+    p = AllocationProblem(model, s, price_volatility=np.full(n, sigma))
+    held = s - np.cumsum(np.full(n, s / n))
+    e_eq, v_eq = n * beta * (s / n) ** 2, sigma**2 * np.sum(held**2)
+    for urgency, strat in ((2.0, get_strategy("almgren-chriss")), (0.5, None)):
+        strat = strat or get_strategy("almgren-chriss", urgency=urgency)
+        lam = strat.lambda_(p)
+        assert lam == pytest.approx(urgency * e_eq / v_eq, rel=1e-12)
+        # kappa T ~ sqrt(3 urgency) for a constant linear model: the closed-form trajectory.
+        tr = almgren_chriss_trajectory(s, n, n, sigma, beta, 0.0, 0.0, lam)
+        assert tr.kappa * n == pytest.approx(np.sqrt(3 * urgency), rel=0.01)
+        np.testing.assert_allclose(strat.schedule(p), tr.trades, rtol=1e-8)
+    # Scale-free: the same schedule at 100x the price (beta, sigma x100) and in lots of 100.
+    scaled = AllocationProblem(
+        LinearImpact(beta=np.full(n, 100 * beta)), s, price_volatility=np.full(n, 100 * sigma)
+    )
+    lots = AllocationProblem(
+        LinearImpact(beta=np.full(n, 1e4 * beta)), s / 100, price_volatility=np.full(n, 100 * sigma)
+    )
+    base = get_strategy("almgren-chriss").schedule(p)
+    np.testing.assert_allclose(get_strategy("almgren-chriss").schedule(scaled), base, rtol=1e-9)
+    np.testing.assert_allclose(100 * get_strategy("almgren-chriss").schedule(lots), base, rtol=1e-9)
+
+
+def test_parameter_validation():
+    for params in ({"urgency": -1.0}, {"urgency": float("nan")}, {"risk_aversion": np.inf}):
+        with pytest.raises(InvalidParameterError, match=next(iter(params))):
+            get_strategy("almgren-chriss", **params)
+    with pytest.raises(InvalidParameterError, match="urgency must be None when risk_aversion"):
+        get_strategy("almgren-chriss", risk_aversion=1e-6, urgency=1.0)
+    assert get_strategy("almgren-chriss", urgency=0).urgency == 0.0
+
+
+def test_never_a_single_block_on_a_book():
+    """The failure the linearisation caused: a TWAP-sized slice inside the touch level made
+    the model look linear, and the whole order went into the cheapest minute."""
+    rng = np.random.default_rng(3)
+    n = 60
+    model = _random_book(rng, n, 5)
+    s = 0.3 * model.sizes.sum()
+    p = AllocationProblem(model, s, price_volatility=np.full(n, 0.02))
+    res = get_strategy("almgren-chriss").solve(p)
+    assert res.success and "dynamic programming" in res.message
+    assert res.x.max() <= 0.25 * s
+    exact = solve_exact(model, s)
+    held = lambda x: s - np.cumsum(x)  # noqa: E731
+    # Risk aversion front-loads relative to the model optimum.
+    assert held(res.x)[: n // 2].sum() < held(exact)[: n // 2].sum()
+
+
+@pytest.mark.data
+def test_frog_book_model_spreads_and_costs_grow_with_size(shared_data_dir):
+    from simulator.daytask import price_volatility
+    from simulator.loaders.databento import load_databento_mbp10
+    from simulator.market import Market
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the loader's data-quality note about the first snapshot
+        books = load_databento_mbp10(
+            shared_data_dir / "databento_mbp10" / "FROG_2025-04-03_mbp10.csv.gz"
+        )
+    model = BookImpact.from_snapshots(books, side="buy")
+    volume = books.volume.mean(axis=0)
+    adv = float(books.volume.sum(axis=1).mean())
+    market = Market(books)
+    strat = get_strategy("almgren-chriss")
+    realised = []
+    for fraction in (0.01, 0.05, 0.1):
+        s = fraction * adv
+        p = AllocationProblem(
+            model, s, upper=volume, volume_profile=volume, price_volatility=price_volatility(books)
+        )
+        res = strat.solve(p)
+        assert res.success
+        assert res.x.max() <= 0.25 * s
+        realised.append(float(market.realize(0, res.x).impact_bps))
+    assert realised[0] <= realised[1] <= realised[2]

@@ -27,7 +27,7 @@ from strategies import Strategy, get_strategy
 from .execute import execute_schedules
 from .isolation import StrategyFailure, call_isolated
 from .market import Market
-from .oracle import static_oracle
+from .oracle import hindsight_oracle
 from .plan import DayInputs, SizePlan, plan_size, price_volatility
 from .score import (
     BASELINE,
@@ -137,27 +137,27 @@ def _labelled(task: DayTask) -> tuple[tuple[str, Strategy], ...]:
     return tuple(labelled)
 
 
-def _oracle(task: DayTask, plan: SizePlan):
-    """The oracle's (schedule, ms) or a failure message."""
+def _oracle(task: DayTask, market: Market, plan: SizePlan, candidates: list[np.ndarray]):
+    """The oracle's (OracleResult, ms) or (None, message)."""
     s = task.settings
     start = time.perf_counter()
     try:
-        x = call_isolated(
+        result = call_isolated(
             ORACLE,
-            lambda: static_oracle(
-                task.test,
+            lambda: hindsight_oracle(
+                market,
                 s.side,
-                s.beyond_depth_bps,
                 plan.size_shares,
                 plan.problem.lower,
                 plan.problem.upper,
                 s.lot_size,
+                np.stack(candidates) if candidates else None,
             ),
             None,
         )
     except StrategyFailure as exc:
-        return None, np.nan, str(exc)
-    return x, 1e3 * (time.perf_counter() - start), ""
+        return None, str(exc)
+    return result, 1e3 * (time.perf_counter() - start)
 
 
 def run_day_task(task: DayTask) -> DayOutcome:
@@ -186,8 +186,6 @@ def run_day_task(task: DayTask) -> DayOutcome:
         beyond_depth_bps=s.beyond_depth_bps,
     )
     test_volume = task.test.volume[0]
-    # The static oracle is the optimum only when the realised cost is separable.
-    certified = s.transient_half_life == 0
     rows, schedule_parts = [], []
     for spec, size in inputs.sizes:
         plan = plan_size(inputs, spec, size, strategies, s)
@@ -195,7 +193,6 @@ def run_day_task(task: DayTask) -> DayOutcome:
             base=_base_columns(task, inputs, spec, size),
             test_volume=test_volume,
             size_warnings=size_warnings(size, inputs.adv_shares, inputs.upper),
-            oracle_certified=certified,
         )
         failures = [(p.label, p.name, p.error) for p in plan.planned if not p.ok]
         good = [p for p in plan.planned if p.ok]
@@ -203,21 +200,24 @@ def run_day_task(task: DayTask) -> DayOutcome:
         schedules = [p.schedule for p in good]
         names = {p.label: p.name for p in good}
         solve_ms = {p.label: p.solve_ms for p in good}
+        predictions = [p.predicted_usd for p in good]
+        oracle = None
         if plan.problem is not None and s.oracle:
-            x, ms, error = _oracle(task, plan)
-            if x is None:
-                failures.append((ORACLE, ORACLE, error))
+            oracle, ms = _oracle(task, market, plan, schedules)
+            if oracle is None:
+                failures.append((ORACLE, ORACLE, ms))
             else:
                 labels.append(ORACLE)
-                schedules.append(x)
+                schedules.append(oracle.schedule)
                 names[ORACLE], solve_ms[ORACLE] = ORACLE, ms
+                predictions.append(float(inputs.model.total_cost(oracle.schedule)))
         elif plan.problem is None and s.oracle:
             failures.append((ORACLE, ORACLE, plan.error))
         if labels:
             batch = np.stack(schedules)
             execution = execute_schedules(market, 0, tuple(labels), batch, s.side)
-            predicted = inputs.model.total_cost(batch)
-            rows += score_execution(ctx, execution, names, solve_ms, predicted)
+            predicted = np.asarray(predictions, dtype=float)
+            rows += score_execution(ctx, execution, names, solve_ms, predicted, oracle)
             if task.keep_schedules:
                 schedule_parts.append(
                     pd.DataFrame(

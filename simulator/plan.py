@@ -9,12 +9,14 @@ one order size, each call isolated (:mod:`simulator.isolation`) and every answer
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from models import BookSnapshots, fit_impact_model
+from models.errors import InvalidParameterError
 from models.frozen import frozen_array
 from strategies import AllocationProblem, Strategy, check_schedule, round_schedule
 
@@ -53,6 +55,9 @@ class DayInputs:
         First and last date of the training window.
     fit_seconds : float
         Wall time of the model fit, seconds.
+    resilience_half_life : float
+        Median of the training days' estimated book-recovery half-lives, intervals (NaN when
+        the books carry none, e.g. synthetic days); used by ``half_life: fit``.
     """
 
     model: object
@@ -65,6 +70,7 @@ class DayInputs:
     train_start: np.datetime64
     train_end: np.datetime64
     fit_seconds: float = 0.0
+    resilience_half_life: float = np.nan
 
 
 @dataclass(frozen=True, eq=False)
@@ -83,6 +89,9 @@ class Planned:
         Wall time of the strategy's call, milliseconds (NaN when it failed).
     error : str
         Why it failed (one line naming the strategy and the rule); '' on success.
+    predicted_usd : float
+        The cost the strategy's own planning model predicts for its schedule
+        (:meth:`strategies.Strategy.predicted_cost`), dollars; NaN when it failed.
     """
 
     label: str
@@ -90,6 +99,7 @@ class Planned:
     schedule: np.ndarray | None
     solve_ms: float
     error: str = ""
+    predicted_usd: float = np.nan
 
     @property
     def ok(self) -> bool:
@@ -189,7 +199,15 @@ def prepare_inputs(train: BookSnapshots, settings: EvaluationSettings) -> DayInp
         train_start=train.dates[0],
         train_end=train.dates[-1],
         fit_seconds=fit_seconds,
+        resilience_half_life=_training_resilience(train),
     )
+
+
+def _training_resilience(train: BookSnapshots) -> float:
+    """Median of the training days' resilience half-lives (intervals), NaN if none."""
+    per_day = np.asarray(getattr(train, "resilience_half_life", np.full(train.n_days, np.nan)))
+    per_day = per_day[np.isfinite(per_day)]
+    return float(np.median(per_day)) if per_day.size else np.nan
 
 
 def _one_line(exc: BaseException) -> str:
@@ -212,13 +230,53 @@ def build_problem(
     )
 
 
+def resolve_placeholders(strategy: Strategy, inputs: DayInputs, settings: EvaluationSettings):
+    """The strategy with evaluator-supplied parameters filled in.
+
+    A ``half_life`` field set to ``'market'`` becomes the scenario market's
+    ``transient_half_life`` (the known-model case: the planner is told the market's true
+    resilience); ``'fit'`` becomes the resilience half-life estimated on the training window
+    (``DayInputs.resilience_half_life``).  Other strategies are returned unchanged.
+
+    Raises
+    ------
+    InvalidParameterError
+        If ``'fit'`` is asked for but the training days carry no resilience estimate
+        (synthetic markets, or books loaded without order-book events).
+    """
+    value = getattr(strategy, "half_life", None)
+    if not isinstance(value, str) or not dataclasses.is_dataclass(strategy):
+        return strategy
+    if value == "market":
+        return dataclasses.replace(strategy, half_life=float(settings.transient_half_life))
+    if value == "fit":
+        estimate = float(inputs.resilience_half_life)
+        if not np.isfinite(estimate):
+            raise InvalidParameterError(
+                "half_life 'fit' needs a resilience estimate from the training days; got none "
+                "(the market has no order-book events: synthetic days, or files loaded without "
+                "them); give a number or 'market'"
+            )
+        return dataclasses.replace(strategy, half_life=estimate)
+    return strategy
+
+
 def _plan_one(
-    label: str, strategy: Strategy, problem: AllocationProblem, settings: EvaluationSettings
+    label: str,
+    strategy: Strategy,
+    problem: AllocationProblem,
+    inputs: DayInputs,
+    settings: EvaluationSettings,
 ) -> Planned:
     name = getattr(strategy, "name", "") or type(strategy).__name__
+    timeout = settings.strategy_timeout_s
+    try:
+        strategy = resolve_placeholders(strategy, inputs, settings)
+    except InvalidParameterError as exc:
+        return Planned(label, name, None, np.nan, f"strategy {label!r}: {_one_line(exc)}")
     start = time.perf_counter()
     try:
-        raw = call_isolated(label, lambda: strategy.schedule(problem), settings.strategy_timeout_s)
+        raw = call_isolated(label, lambda: strategy.schedule(problem), timeout)
     except StrategyFailure as exc:
         return Planned(label, name, None, np.nan, _one_line(exc))
     ms = 1e3 * (time.perf_counter() - start)
@@ -228,7 +286,14 @@ def _plan_one(
             x = round_schedule(x, lot=settings.lot_size, lower=problem.lower, upper=problem.upper)
     except Exception as exc:  # an invalid answer fails this strategy's row only
         return Planned(label, name, None, np.nan, f"strategy {label!r}: {_one_line(exc)}")
-    return Planned(label, name, frozen_array(x), ms)
+    x = frozen_array(x)
+    try:
+        predicted = call_isolated(label, lambda: strategy.predicted_cost(problem, x), timeout)
+        predicted = float(predicted)
+    except (StrategyFailure, TypeError, ValueError) as exc:
+        message = f"strategy {label!r}: predicted_cost failed: {_one_line(exc)}"
+        return Planned(label, name, None, np.nan, message)
+    return Planned(label, name, x, ms, predicted_usd=predicted)
 
 
 def plan_size(
@@ -270,5 +335,5 @@ def plan_size(
             for label, st in strategies
         )
         return SizePlan(size_spec, size_shares, None, planned, message)
-    planned = tuple(_plan_one(label, st, problem, settings) for label, st in strategies)
+    planned = tuple(_plan_one(label, st, problem, inputs, settings) for label, st in strategies)
     return SizePlan(size_spec, size_shares, problem, planned)

@@ -112,6 +112,17 @@ class Strategy(ABC):
     def schedule(self, problem: AllocationProblem) -> np.ndarray:
         """Return the schedule in shares per interval, shape (N,), summing to S within bounds."""
 
+    def predicted_cost(self, problem: AllocationProblem, schedule: np.ndarray) -> float:
+        """The cost this strategy's own planning model predicts for ``schedule``, dollars.
+
+        The evaluator reports it as ``predicted_cost_usd`` (the gap to the realised cost is
+        the central measurement).  The default is the problem's model cost
+        ``sum_t c_t(x_t)``; a strategy that plans with more than the problem's model (for
+        example the book's own depletion) overrides this so its prediction states what it
+        believed.
+        """
+        return problem.objective(schedule)
+
     def _check(self, problem: object) -> AllocationProblem:
         problem = check_problem(problem, self.name or type(self).__name__)
         if problem.kind not in self.supported_kinds:

@@ -664,6 +664,10 @@ class TransientOptimalStrategy(OptimizingStrategy):
             )
         return float(self.half_life)
 
+    def predicted_cost(self, problem: AllocationProblem, schedule: np.ndarray) -> float:
+        """The transient cost the planner believes: ``transient_cost(model, x, half_life)``."""
+        return float(transient_cost(problem.model, schedule, self._numeric_half_life()))
+
     def solve(self, problem: AllocationProblem) -> SolveResult:
         """Solve exactly; ``objective`` is the transient cost in dollars."""
         problem = self._check(problem)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from models import BookSnapshots
+from models import BookImpact, BookSnapshots
 from strategies import Strategy, get_strategy
 
 from .execute import execute_schedules
@@ -137,7 +137,7 @@ def _labelled(task: DayTask) -> tuple[tuple[str, Strategy], ...]:
     return tuple(labelled)
 
 
-def _oracle(task: DayTask, market: Market, plan: SizePlan, candidates: list[np.ndarray]):
+def _oracle(task: DayTask, market: Market, book, plan: SizePlan, candidates: list[np.ndarray]):
     """The oracle's (OracleResult, ms) or (None, message)."""
     s = task.settings
     start = time.perf_counter()
@@ -152,6 +152,7 @@ def _oracle(task: DayTask, market: Market, plan: SizePlan, candidates: list[np.n
                 plan.problem.upper,
                 s.lot_size,
                 np.stack(candidates) if candidates else None,
+                book,
             ),
             None,
         )
@@ -186,6 +187,7 @@ def run_day_task(task: DayTask) -> DayOutcome:
         beyond_depth_bps=s.beyond_depth_bps,
     )
     test_volume = task.test.volume[0]
+    book = None  # the test day's book as a model, built once for every size's oracle
     rows, schedule_parts = [], []
     for spec, size in inputs.sizes:
         plan = plan_size(inputs, spec, size, strategies, s)
@@ -203,7 +205,11 @@ def run_day_task(task: DayTask) -> DayOutcome:
         predictions = [p.predicted_usd for p in good]
         oracle = None
         if plan.problem is not None and s.oracle:
-            oracle, ms = _oracle(task, market, plan, schedules)
+            if book is None:
+                book = BookImpact.from_snapshots(
+                    task.test, side=s.side, beyond_depth_bps=s.beyond_depth_bps
+                )
+            oracle, ms = _oracle(task, market, book, plan, schedules)
             if oracle is None:
                 failures.append((ORACLE, ORACLE, ms))
             else:

@@ -130,6 +130,7 @@ def hindsight_oracle(
     upper: np.ndarray,
     lot_size: float = 0.0,
     candidates: np.ndarray | None = None,
+    book_model: BookImpact | None = None,
 ) -> OracleResult:
     """The cheapest schedule found for one test day's market (see the module docstring).
 
@@ -147,13 +148,19 @@ def hindsight_oracle(
     candidates : ndarray, shape (K, N), optional
         Feasible schedules evaluated that day (the strategies'): the oracle is never more
         expensive than any of them.
+    book_model : BookImpact, optional
+        The test day's book as an impact model (built from ``market.books`` when omitted;
+        pass it to share one across order sizes).
 
     Returns
     -------
     OracleResult
     """
-    test = market.books
-    model = BookImpact.from_snapshots(test, side=side, beyond_depth_bps=market.beyond_depth_bps)
+    model = book_model
+    if model is None:
+        model = BookImpact.from_snapshots(
+            market.books, side=side, beyond_depth_bps=market.beyond_depth_bps
+        )
     static = solve_exact(model, size_shares, lower=lower, upper=upper)
     bound = float(np.sum(model.cost(static)))
     r = market.recovery_factor

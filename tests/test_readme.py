@@ -31,3 +31,14 @@ def test_readme_plugin_example_passes_the_contract_checks():
     finally:
         sys.modules.pop(module.__name__, None)
     assert "check_valid_schedule" in names and "check_bad_parameters" in names
+
+
+def test_readme_python_api_example_runs(shared_data_dir, monkeypatch, capsys):
+    (code,) = _python_blocks("Python API")
+    assert "../shared/data" in code and shared_data_dir.is_dir()
+    monkeypatch.chdir(REPO_ROOT)
+    exec(compile(code, "README.md", "exec"), {"__name__": "readme_api_example"})
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0].strip() for line in out] == ["equal", "exact"]
+    realised = [float(line.split("realised")[1].split()[0]) for line in out]
+    assert realised[1] < realised[0]  # in sample, the exact optimum is cheaper

@@ -306,11 +306,12 @@ def _fig_legend(fig, handles) -> None:
     ncol = 1
     while ncol < len(widths) and sum(widths[: ncol + 1]) <= room:
         ncol += 1
+    side = ncol < 3 and len(labels) > 4  # a narrow figure: legend beside, not above
     fig.legend(
         artists,
         labels,
-        loc="outside upper center",
-        ncol=ncol,
+        loc="outside right upper" if side else "outside upper center",
+        ncol=1 if side else ncol,
         fontsize=8,
         frameon=False,
         handler_map={tuple: HandlerTuple(ndivide=1, pad=0)},
@@ -489,6 +490,8 @@ def plot_improvement(
     labels = strategy_order(sub["strategy"])
     n_sizes = max(sub.groupby("regime")["size_spec"].nunique())
     panel_w = float(np.clip(1.6 + 0.13 * n_sizes * len(labels), 4.4, 16.0))
+    if len(regimes) == 1:
+        panel_w = max(panel_w, 6.5)
     ncols = max(1, min(MAX_PANELS_PER_ROW, int(17.5 // panel_w), len(regimes)))
     fig, axes = _rows([len(regimes)], ncols=ncols, w=panel_w, h=3.4)
     width = 0.8 / max(1, len(labels))
@@ -542,7 +545,7 @@ def plot_improvement(
         shares = reg.groupby("size_spec")["mean_size_shares"].mean()
         ax.set_xticks(
             range(len(specs)),
-            [_size_text(s, unit, shares.get(s)) for s in specs],
+            [_size_text(s, unit, shares.get(s)).replace(" (", "\n(") for s in specs],
             rotation=30 if len(specs) > 4 else 0,
             ha="right" if len(specs) > 4 else "center",
             fontsize=8,
@@ -853,7 +856,9 @@ def plot_daily_improvement(
         box.grid(alpha=0.3, axis="y")
         unit = cell["size_unit"].iloc[0]
         shares = float(cell["size_shares"].mean())
-        title = f"{regime} · {_size_text(spec, unit, shares)} · {len(dates)} test days"
+        n_days = len(dates)
+        days_text = f"{n_days} test day" + "s" * (n_days != 1)
+        title = f"{regime} · {_size_text(spec, unit, shares)} · {days_text}"
         if note:
             title += "\n" + "\n".join(textwrap.wrap(note, 70))
         ax.set_title(title, fontsize=8.5)
@@ -970,7 +975,9 @@ def plot_predicted_vs_realized(
             else:
                 values = [b for _, b in biases]
                 bias_text = f"{min(values):+.2f} to {max(values):+.2f} over {len(values)} sizes"
-            ax.set_title(f"{regime} · {' = '.join(group)}\nbias (bps): {bias_text}", fontsize=8.5)
+            lines = [f"{regime} · {' = '.join(group)}"]
+            lines += textwrap.wrap(f"bias (bps): {bias_text}", 44)
+            ax.set_title("\n".join(lines), fontsize=8.5)
             ax.set_xlim(lo, hi)
             ax.set_ylim(lo, hi)
             ax.set_aspect("equal", adjustable="box")
@@ -1000,29 +1007,23 @@ def plot_predicted_vs_realized(
     return fig
 
 
-def _param_arrays(model: Mapping) -> dict[str, np.ndarray]:
-    out = {}
-    for name, value in (model.get("params") or {}).items():
-        if isinstance(value, list) and len(value) > 1:
-            arr = np.array([np.nan if v is None else v for v in value], dtype=float)
-            if np.isfinite(arr).any():
-                out[name] = arr
-    return out
+_PARAM_PREFERENCE = ("beta", "alpha", "half_spread", "h", "visible_depth", "delta")
 
 
-def _diagnostic_column(model: Mapping, name: str) -> np.ndarray | None:
-    diag = model.get("diagnostics") or {}
-    data = diag.get("data") or {}
-    if name not in data:
-        return None
-    values = data[name]
-    if name in ("filled", "failed"):
-        return np.array([bool(v) for v in values])
-    return np.array([np.nan if v is None else v for v in values], dtype=float)
+def _shown_parameters(table: pd.DataFrame, slots: int) -> list[str]:
+    """The per-minute parameters worth a histogram (varying, numeric), preferred first."""
+    names = [
+        n
+        for n in _PARAM_PREFERENCE
+        if n in table.columns
+        and pd.api.types.is_numeric_dtype(table[n])
+        and np.nanstd(table[n].to_numpy(dtype=float)) > 0
+    ]
+    return names[:slots]
 
 
 def plot_fit_diagnostics(
-    models: Mapping[str, Mapping],
+    tables: Mapping[str, pd.DataFrame],
     *,
     fitted_profile: pd.DataFrame | None = None,
     fit_diagnostics: Mapping[str, Mapping] | None = None,
@@ -1033,15 +1034,17 @@ def plot_fit_diagnostics(
     One row per regime, at most four panels: the fitted marginal cost over the day at the
     TWAP child size of the smallest and largest order ($/share, log scale); the per-minute
     R^2 of the representative day's fit with the minutes whose fit failed and were filled
-    from neighbours (red crosses); and the distributions over minutes of the per-minute
+    from neighbours (red crosses) - for a book model, which has no R^2, its half spread
+    and visible depth over the day; and the distributions over minutes of the per-minute
     parameters (log scale when they span two decades).  When the run recorded the fitted
     exponents of every walk-forward fit (``fit_diagnostics[regime]['delta']``), their
     distribution takes the last panel.
 
     Parameters
     ----------
-    models : mapping of str to dict
-        Saved model descriptions (``models/<regime>.json``) per regime.
+    tables : mapping of str to DataFrame
+        Per regime, the representative day's model as one row per interval: parameters and
+        diagnostics (:meth:`models.BaseImpact.summary`).
     fitted_profile : DataFrame, optional
         ``profile.csv``.
     fit_diagnostics : mapping, optional
@@ -1052,7 +1055,7 @@ def plot_fit_diagnostics(
     -------
     matplotlib.figure.Figure
     """
-    regimes = sorted(models) or (
+    regimes = sorted(tables) or (
         sorted(set(fitted_profile["regime"].astype(str)))
         if fitted_profile is not None and not fitted_profile.empty
         else []
@@ -1062,15 +1065,13 @@ def plot_fit_diagnostics(
     fit_diagnostics = fit_diagnostics or {}
     plans = []
     for regime in regimes:
-        model = models.get(regime, {})
-        params = _param_arrays(model)
-        order = sorted(params, key=lambda n: (n not in ("beta", "alpha"), n != "h", n))
-        extra = fit_diagnostics.get(regime, {}).get("delta")
+        table = tables.get(regime, pd.DataFrame())
+        extra = (fit_diagnostics.get(regime) or {}).get("delta")
         extra = np.asarray(extra, dtype=float) if isinstance(extra, list) and extra else None
-        slots = 4 - 2 - (extra is not None)
-        plans.append((regime, model, params, order[:slots], extra))
-    fig, axes = _rows([2 + len(p[3]) + (p[4] is not None) for p in plans], w=4.0, h=3.0)
-    for (regime, model, params, shown, extra), row_axes in zip(plans, axes, strict=True):
+        shown = _shown_parameters(table, 2 - (extra is not None))
+        plans.append((regime, table, shown, extra))
+    fig, axes = _rows([2 + len(p[2]) + (p[3] is not None) for p in plans], w=4.0, h=3.0)
+    for (regime, table, shown, extra), row_axes in zip(plans, axes, strict=True):
         ax = row_axes[0]
         _facet(ax, regime, None, panel="cost profile")
         fp = None
@@ -1089,53 +1090,14 @@ def plot_fit_diagnostics(
             _log_y(ax)
             ax.legend(fontsize=7)
         else:
-            ax.text(
-                0.5,
-                0.5,
-                "cost profile not recorded",
-                ha="center",
-                va="center",
-                transform=ax.transAxes,
-            )
+            _no_data(ax, "cost profile not recorded")
         ax.set_title(f"{regime} · fitted marginal cost ($/share)", fontsize=9)
         ax.set_xlabel("minutes after the open")
         ax.grid(alpha=0.3, which="both")
-        ax = row_axes[1]
-        _facet(ax, regime, None, panel="r2")
-        r2 = _diagnostic_column(model, "r2")
-        filled = _diagnostic_column(model, "filled")
-        if r2 is not None:
-            x = np.arange(r2.size)
-            ax.plot(x, r2, color="k", lw=0.8)
-            label = f"R² per minute (median {np.nanmedian(r2):.2f})"
-            ax.plot([], [], color="k", lw=0.8, label=label)
-            if filled is not None and filled.any():
-                ax.plot(
-                    x[filled],
-                    np.zeros(int(filled.sum())),
-                    "x",
-                    color="#d62728",
-                    ms=6,
-                    label=f"{int(filled.sum())} minute(s) filled",
-                )
-            ax.set_ylim(min(0.0, float(np.nanmin(r2))) - 0.05, 1.0)
-            ax.legend(fontsize=7, loc="lower right")
-        else:
-            ax.text(
-                0.5,
-                0.5,
-                "R² not recorded for this model",
-                ha="center",
-                va="center",
-                transform=ax.transAxes,
-            )
-        ax.set_title(f"{regime} · fit quality (representative day)", fontsize=9)
-        ax.set_xlabel("minutes after the open")
-        ax.set_ylabel("R²")
-        ax.grid(alpha=0.3)
+        _quality_panel(row_axes[1], regime, table)
         for ax, name in zip(row_axes[2:], shown, strict=False):
             _facet(ax, regime, None, panel=f"param {name}")
-            _histogram(ax, params[name], f"{regime} · {name} over minutes")
+            _histogram(ax, table[name].to_numpy(dtype=float), f"{regime} · {name} over minutes")
             ax.set_xlabel(f"{name} ({_PARAM_UNITS.get(name, 'as fitted')})")
         if extra is not None:
             ax = row_axes[-1]
@@ -1144,6 +1106,49 @@ def plot_fit_diagnostics(
             ax.set_xlabel("delta (exponent)")
     _footer(fig, contexts, regimes)
     return fig
+
+
+def _no_data(ax, text: str) -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes)
+
+
+def _quality_panel(ax, regime: str, table: pd.DataFrame) -> None:
+    """R^2 per minute with the filled minutes; the book's spread and depth without R^2."""
+    _facet(ax, regime, None, panel="fit quality")
+    x = np.arange(len(table))
+    filled = table["filled"].fillna(False).astype(bool).to_numpy() if "filled" in table else None
+    if "r2" in table and table["r2"].notna().any():
+        r2 = table["r2"].to_numpy(dtype=float)
+        ax.plot(x, r2, color="k", lw=0.8, label=f"R² per minute (median {np.nanmedian(r2):.2f})")
+        if filled is not None and filled.any():
+            ax.plot(
+                x[filled],
+                np.zeros(int(filled.sum())),
+                "x",
+                color="#d62728",
+                ms=6,
+                label=f"{int(filled.sum())} minute(s) filled",
+            )
+        ax.set_ylim(min(0.0, float(np.nanmin(r2))) - 0.05, 1.0)
+        ax.set_ylabel("R²")
+        ax.legend(fontsize=7, loc="lower right")
+        ax.set_title(f"{regime} · fit quality (representative day)", fontsize=9)
+    elif "half_spread" in table:
+        ax.plot(x, table["half_spread"], color="k", lw=0.8)
+        ax.set_ylabel("half spread ($/share)")
+        handles = [Line2D([], [], color="k", lw=0.8, label="half spread ($/share)")]
+        if "visible_depth" in table:
+            ax2 = ax.twinx()
+            ax2.plot(x, table["visible_depth"], color="0.55", lw=0.8)
+            ax2.set_ylabel("visible depth (shares)")
+            handles.append(Line2D([], [], color="0.55", lw=0.8, label="visible depth (shares)"))
+        ax.legend(handles=handles, fontsize=7, loc="upper right")
+        ax.set_title(f"{regime} · typical book (no R² for a book model)", fontsize=9)
+    else:
+        _no_data(ax, "fit quality not recorded")
+        ax.set_title(f"{regime} · fit quality", fontsize=9)
+    ax.set_xlabel("minutes after the open")
+    ax.grid(alpha=0.3)
 
 
 def _log_y(ax) -> None:
@@ -1163,6 +1168,8 @@ _PARAM_UNITS = {
     "h": "$/share",
     "alpha": "$/share^(1+delta)",
     "delta": "exponent",
+    "half_spread": "$/share",
+    "visible_depth": "shares",
 }
 
 

@@ -31,7 +31,7 @@ from .report_inputs import ReportInputs, read_results_dir
 from .score import BASELINE, ORACLE
 from .summary import size_label
 
-__all__ = ["render_report", "collapse_warnings", "SECTIONS", "FIGURES"]
+__all__ = ["render_report", "collapse_warnings", "split_warnings", "SECTIONS", "FIGURES"]
 
 SECTIONS = (
     "Scenario",
@@ -328,33 +328,37 @@ def _data_quality_blocks(inp: ReportInputs) -> list:
 def _fit_table(inp: ReportInputs) -> pd.DataFrame | None:
     rows = []
     recorded = inp.fit_diagnostics or {}
+    tables = inp.model_tables
     for regime in inp.regimes:
         row: dict = {"regime": regime}
         if regime in recorded:
             row["source"] = "every walk-forward fit (run.json)"
             row.update({k: _num(v) for k, v in (recorded[regime] or {}).items()})
-        model = inp.models.get(regime)
-        if model is not None:
-            diag = ((model.get("diagnostics") or {}).get("data")) or {}
-            prefix = "" if regime not in recorded else "representative day: "
+        raw = inp.models.get(regime)
+        table = tables.get(regime)
+        if raw is not None:
+            prefix = "representative day: " if regime in recorded else ""
             if regime not in recorded:
                 row["source"] = "representative day's fit (models/)"
-            row[prefix + "model"] = model.get("kind", "n/a")
-            if "r2" in diag:
-                r2 = np.array([np.nan if v is None else v for v in diag["r2"]], dtype=float)
+            row[prefix + "model"] = raw.get("kind", "n/a")
+            if table is not None and "r2" in table and table["r2"].notna().any():
+                r2 = table["r2"].to_numpy(dtype=float)
                 row[prefix + "R² median"] = _num(float(np.nanmedian(r2)), 3)
                 row[prefix + "R² 10th pct"] = _num(float(np.nanquantile(r2, 0.1)), 3)
             for flag in ("filled", "failed"):
-                if flag in diag:
-                    row[prefix + f"minutes {flag}"] = str(int(np.sum(np.asarray(diag[flag]))))
-            for name, value in (model.get("params") or {}).items():
-                if isinstance(value, list) and len(value) > 1:
-                    arr = np.array([np.nan if v is None else v for v in value], dtype=float)
-                    row[prefix + f"{name} median"] = _num(float(np.nanmedian(arr)), 3)
-                elif isinstance(value, int | float) and name != "n_intervals":
-                    row[prefix + name] = _num(value, 3)
-            info = model.get("fit_info") or {}
-            for key, value in info.items():
+                if table is not None and flag in table:
+                    count = int(table[flag].fillna(False).astype(bool).sum())
+                    row[prefix + f"minutes {flag}"] = str(count)
+            if table is not None:
+                for name in table.columns:
+                    if name in ("r2", "filled", "failed", "status", "n_obs") or name.startswith(
+                        "stderr"
+                    ):
+                        continue
+                    if pd.api.types.is_numeric_dtype(table[name]):
+                        median = float(np.nanmedian(table[name].to_numpy(dtype=float)))
+                        row[prefix + f"{name} median"] = _num(median, 3)
+            for key, value in (raw.get("fit_info") or {}).items():
                 if isinstance(value, int | float | str) and not isinstance(value, bool):
                     row.setdefault(prefix + key, _num(value, 3))
         if len(row) > 1:
@@ -393,6 +397,26 @@ def _header(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 _NUMBER = re.compile(r"[-+]?\d[\d,]*(?:\.\d+)?(?:[eE][-+]?\d+)?")
+
+
+def split_warnings(cell) -> list[str]:
+    """The warnings of a summary cell ('; '-separated).
+
+    A fragment that continues the previous warning rather than starting a new one (the
+    summary's "failed on 1 of 5 test days; statistics use the 4 days it has") is joined
+    back to it.
+    """
+    parts = [part.strip() for part in str(cell or "").split(";") if part.strip()]
+    out: list[str] = []
+    for part in parts:
+        if out and part.startswith(_CONTINUATIONS):
+            out[-1] += "; " + part
+        else:
+            out.append(part)
+    return out
+
+
+_CONTINUATIONS = ("statistics use",)
 
 
 def collapse_warnings(texts) -> list[str]:
@@ -438,7 +462,7 @@ def _warning_blocks(inp: ReportInputs) -> list:
         unit = grp["size_unit"].iloc[0]
         by_strategy: dict[str, list[str]] = {}
         for _, r in grp.iterrows():
-            parts = [part.strip() for part in str(r["warnings"]).split(";") if part.strip()]
+            parts = split_warnings(r["warnings"])
             by_strategy[r["strategy"]] = collapse_warnings(parts)
         texts: dict[str, list[str]] = {}
         for strategy, lines in by_strategy.items():
@@ -530,7 +554,7 @@ def _draw(inp: ReportInputs, contexts: Mapping[str, str]) -> dict[str, _Figure]:
         ),
         "fit_diagnostics": (
             plots.plot_fit_diagnostics(
-                inp.models,
+                inp.model_tables,
                 fitted_profile=inp.fitted_profile,
                 fit_diagnostics=inp.fit_diagnostics,
                 contexts=contexts,

@@ -125,12 +125,13 @@ def _verdict_sentence(name: str, row, margin: float, equal, robust: dict) -> str
     elif verdict == "equivalent":
         reason = str(row.get("verdict_reason", "") or "").strip()
         if reason.startswith("interval excludes 0"):
-            why = f"the mean {_bps(mean)} bps lies within the ±{margin:g} bps margin"
-        elif reason.startswith("no interval"):
-            why = "there is no interval (too few paired days)"
+            why = f"the mean {_bps(mean)} bps lies within the ±{margin:g} bps margin; {_ci(row)}"
+        elif reason.startswith("no interval") or not np.isfinite(row["improvement_ci_low_bps"]):
+            n = int(row["paired_days"])
+            why = f"{_bps(mean)} bps on {n} paired day{'s' * (n != 1)}, too few for an interval"
         else:
-            why = f"the interval includes 0; mean {_bps(mean)} bps"
-        text = f"{name}: not distinguishable from equal ({why}; {_ci(row)})."
+            why = f"the interval includes 0: mean {_bps(mean)} bps, {_ci(row)}"
+        text = f"{name}: not distinguishable from equal ({why})."
     else:
         text = f"{name}: no verdict (no day paired with equal)."
     return text

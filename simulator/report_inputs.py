@@ -30,7 +30,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from models.errors import DataError
+from models import BaseImpact
+from models.errors import DataError, TradeallocError
 
 from .score import BASELINE, ORACLE, normalize_result_types
 from .summary import summarize
@@ -104,6 +105,12 @@ class ReportInputs:
         return "equivalence_bps" in settings or "equivalence_bps" in scenario
 
     @property
+    def model_tables(self) -> dict[str, pd.DataFrame]:
+        """Per regime, the saved model as one row per interval: its parameters and fit
+        diagnostics (:meth:`models.BaseImpact.summary`)."""
+        return {regime: _model_table(raw) for regime, raw in self.models.items()}
+
+    @property
     def data_quality(self) -> dict | None:
         """``run.json["data_quality"]`` or None when not recorded."""
         value = self.run.get("data_quality")
@@ -163,6 +170,28 @@ class ReportInputs:
 def _distinct(values: pd.Series, fmt: str = "{}") -> str:
     vals = [v for v in pd.unique(values.dropna()) if not (isinstance(v, str) and v in ("", "nan"))]
     return ", ".join(fmt.format(v) for v in vals)
+
+
+def _model_table(raw: dict) -> pd.DataFrame:
+    """Parameters and diagnostics per interval of a saved model description.
+
+    A description this version cannot rebuild (another format) still gives its per-interval
+    arrays and diagnostics columns, read as they are.
+    """
+    try:
+        return BaseImpact.from_dict(raw).summary().reset_index(drop=True)
+    except TradeallocError:
+        pass
+    columns = {}
+    for name, value in (raw.get("params") or {}).items():
+        if isinstance(value, list) and len(value) > 1 and not isinstance(value[0], list):
+            columns[name] = [np.nan if v is None else v for v in value]
+    data = ((raw.get("diagnostics") or {}).get("data")) or {}
+    columns.update(
+        {name: [np.nan if v is None else v for v in vals] for name, vals in data.items()}
+    )
+    lengths = {len(v) for v in columns.values()}
+    return pd.DataFrame(columns) if len(lengths) == 1 else pd.DataFrame()
 
 
 def _read_csv(path: Path) -> pd.DataFrame | None:

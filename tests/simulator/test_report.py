@@ -310,7 +310,9 @@ def test_figures_wrap_at_four_panels_and_stay_readable_with_ten_sizes(inputs):
         "cumulative": plots.plot_cumulative_execution(alloc, colors=colors),
         "daily": plots.plot_daily_improvement(many, colors=colors, margin_bps=0.1),
         "predicted": plots.plot_predicted_vs_realized(many, colors=colors, summary=summary),
-        "fit": plots.plot_fit_diagnostics(inputs.models, fitted_profile=inputs.fitted_profile),
+        "fit": plots.plot_fit_diagnostics(
+            inputs.model_tables, fitted_profile=inputs.fitted_profile
+        ),
     }
     for name, fig in figs.items():
         for ax in fig.axes:
@@ -367,7 +369,9 @@ def test_one_test_day_reports_no_interval_with_a_warning(tmp_path):
     run_scenario(parse_scenario(data), out_dir=out, quiet=True)
     md = render_report(out, fmt="markdown").read_text()
     assert "only 1 test day: no interval" in _section(md, "Warnings")
-    assert "no 95% interval" in _section(md, "Headline verdicts")
+    head = _section(md, "Headline verdicts")
+    assert "on 1 paired day, too few for an interval" in head
+    assert "better than equal" not in head and "worse than equal" not in head
 
 
 # --------------------------------------------------------------------------- findings

@@ -33,6 +33,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.dates as mdates  # noqa: E402
+import matplotlib.patheffects as patheffects  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -538,7 +539,18 @@ def plot_improvement(
                 p = predicted.get((regime, round(float(spec), 12), label), np.nan)
                 if np.isfinite(p):
                     _tag(
-                        ax.plot([x], [p], marker="x", ls="none", ms=5, color=color, zorder=3),
+                        ax.plot(
+                            [x + 0.4 * width],  # beside the realised point, never on it
+                            [p],
+                            marker="x",
+                            ls="none",
+                            ms=5.5,
+                            mew=1.6,
+                            color=color,
+                            zorder=4,
+                            # A white halo keeps the cross visible on its own marker.
+                            path_effects=[patheffects.withStroke(linewidth=2.4, foreground="w")],
+                        ),
                         label,
                     )
         unit = reg["size_unit"].iloc[0]

@@ -267,12 +267,12 @@ def _data_quality_blocks(inp: ReportInputs) -> list:
     out = []
     dq = inp.data_quality
     if dq:
-        table = pd.DataFrame(
-            [
-                {"regime": regime, **{k: _num(v) for k, v in (vals or {}).items()}}
+        table = _by_regime(
+            {
+                str(regime): {k: _num(v) for k, v in (vals or {}).items()}
                 for regime, vals in dq.items()
-            ]
-        ).pipe(_not_recorded)
+            }
+        )
         out += [
             ("p", "Recorded by the data source (repairs, auction prints, other counts):"),
             ("table", table),
@@ -326,7 +326,7 @@ def _data_quality_blocks(inp: ReportInputs) -> list:
 
 
 def _fit_table(inp: ReportInputs) -> pd.DataFrame | None:
-    rows = []
+    rows: dict[str, dict] = {}
     recorded = inp.fit_diagnostics or {}
     tables = inp.model_tables
     for regime in inp.regimes:
@@ -362,10 +362,8 @@ def _fit_table(inp: ReportInputs) -> pd.DataFrame | None:
                 if isinstance(value, int | float | str) and not isinstance(value, bool):
                     row.setdefault(prefix + key, _num(value, 3))
         if len(row) > 1:
-            rows.append(row)
-    if not rows:
-        return None
-    return _not_recorded(pd.DataFrame(rows))
+            rows[regime] = {k: v for k, v in row.items() if k != "regime"}
+    return _by_regime(rows) if rows else None
 
 
 def _fit_blocks(inp: ReportInputs) -> list:
@@ -381,19 +379,19 @@ def _fit_blocks(inp: ReportInputs) -> list:
         )
     table = _fit_table(inp)
     if table is not None:
-        out.append(("table", table.T.reset_index().rename(columns={"index": ""}).pipe(_header)))
+        out.append(("table", table))
     else:
         out.append(("p", "No fitted model was saved with these results."))
     out.append(("figure", "fit_diagnostics"))
     return out
 
 
-def _header(frame: pd.DataFrame) -> pd.DataFrame:
-    """Use the first row (regimes) as the header of a transposed table."""
-    header = [str(v) for v in frame.iloc[0]]
-    body = frame.iloc[1:].copy()
-    body.columns = header
-    return body.rename(columns={"regime": "quantity"}).reset_index(drop=True)
+def _by_regime(rows: dict[str, dict]) -> pd.DataFrame:
+    """A table with one row per quantity and one column per regime ("not recorded" where a
+    regime lacks the quantity)."""
+    frame = pd.DataFrame(rows)  # columns = regimes, index = quantities in first-seen order
+    frame.index.name = "quantity"
+    return _not_recorded(frame).reset_index()
 
 
 _NUMBER = re.compile(r"[-+]?\d[\d,]*(?:\.\d+)?(?:[eE][-+]?\d+)?")

@@ -109,7 +109,7 @@ def _verdict_sentence(name: str, row, margin: float, equal, robust: dict) -> str
     if verdict == "better":
         text = (
             f"{name}: better than equal, saves {_bps(mean, False)} bps ({_ci(row)}; "
-            f"{row['improvement_pct']:.1f}% of equal's cost); {_win_tie_loss(row)}."
+            f"{_bps(row['improvement_pct'], False)}% of equal's cost); {_win_tie_loss(row)}."
         )
     elif verdict == "worse":
         text = (

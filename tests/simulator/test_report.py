@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from matplotlib.collections import LineCollection
 
 from run_backtest import cli
@@ -200,6 +202,21 @@ def test_strategy_colors_are_a_fixed_mapping_of_the_sorted_labels():
     assert [a[k] for k in ("analytical", "exact", "vwap")] == ["#1f77b4", "#ff7f0e", "#2ca02c"]
     many = plots.strategy_colors([f"s{i:02d}" for i in range(18)])
     assert len(set(many.values())) == 20  # 18 strategies + equal + oracle, all distinct
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.text(alphabet="abcdefghij-_", min_size=1, max_size=8), max_size=18),
+    st.randoms(use_true_random=False),
+)
+def test_strategy_colors_depend_only_on_the_set_of_labels(labels, rnd):
+    shuffled = labels + labels[: len(labels) // 2]
+    rnd.shuffle(shuffled)
+    a, b = plots.strategy_colors(labels), plots.strategy_colors(shuffled)
+    assert a == b
+    others = {k: v for k, v in a.items() if k not in ("equal", "oracle")}
+    assert len(set(others.values())) == len(others)  # up to 18 labels: all distinct
+    assert plots.EQUAL_COLOR not in others.values() and plots.ORACLE_COLOR not in others.values()
 
 
 def _figures(inp, colors):

@@ -134,6 +134,10 @@ def test_missing_optional_inputs_are_said_not_recorded(results_dir, tmp_path):
     for name in ("allocations.csv", "profile.csv", "sensitivity.csv"):
         (copy / name).unlink()
     shutil.rmtree(copy / "models")
+    run = json.loads((copy / "run.json").read_text())
+    for key in ("fit_diagnostics", "data_quality"):
+        run.pop(key, None)
+    (copy / "run.json").write_text(json.dumps(run))
     md = render_report(copy, fmt="markdown").read_text()
     assert _headings(md, r"^## (.+)$") == list(SECTIONS)
     assert "Schedules: not recorded" in md

@@ -106,6 +106,16 @@ def frog_raw(shared_data_dir):
     return raw
 
 
+def _frog_cross(frog_raw):
+    """Independent pandas statement of the rule: the first trade at or after 09:30:00 EDT
+    (13:30:00 UTC) is the opening cross when its side is N and it lies within 10 s."""
+    trades = frog_raw[frog_raw.action == "T"]
+    after = trades[trades.ts >= pd.Timestamp("2025-04-03 13:30:00", tz="UTC")]
+    first = after.iloc[0]
+    assert first.side == "N" and first.ts < pd.Timestamp("2025-04-03 13:30:10", tz="UTC")
+    return after.index[0]
+
+
 def test_frog_shape_and_session_volume(frog, frog_raw):
     books, report = frog
     assert books.bid_px.shape == (1, 390, 10)
@@ -115,19 +125,32 @@ def test_frog_shape_and_session_volume(frog, frog_raw):
     session = (frog_raw.ts >= "2025-04-03 13:30:00+00:00") & (
         frog_raw.ts < "2025-04-03 20:00:00+00:00"
     )
-    expected = frog_raw.loc[session & (frog_raw.action == "T"), "size"].sum()
-    assert books.volume.sum() == expected == report.trade_shares
+    cross = _frog_cross(frog_raw)
+    assert frog_raw.loc[cross, "size"] == 42_747
+    assert str(frog_raw.loc[cross, "ts"]) == "2025-04-03 13:30:00.976597513+00:00"
+    in_session = frog_raw.loc[session & (frog_raw.action == "T"), "size"]
+    assert in_session.sum() == 232_833
+    continuous = in_session.drop(index=cross)
+    assert continuous.sum() == 190_086
+    assert books.volume.sum() == continuous.sum() == report.trade_shares
+    np.testing.assert_array_equal(books.auction_volume, [[42_747.0, 0.0]])
+    assert report.opening_cross_shares == 42_747 and report.opening_crosses == 1
+    assert report.closing_crosses == 0 and report.auction_trade_rows == 1
+    assert report.notes() == ["opening cross: 42,747 sh excluded from minute 0"]
+    assert "opening cross: 42,747 sh excluded from minute 0" in report.summary()
     assert report.rows_read == 33_286
-    assert report.trades == int((session & (frog_raw.action == "T")).sum())
-    assert report.malformed_rows == report.unsorted_rows == 0
+    assert report.trades == len(continuous)
+    assert report.malformed_rows == report.unsorted_rows == report.duplicate_rows == 0
 
 
 def test_frog_per_minute_volume_and_snapshots_match_pandas(frog, frog_raw):
     books, _ = frog
-    trades = frog_raw[frog_raw.action == "T"]
+    trades = frog_raw[frog_raw.action == "T"].drop(index=_frog_cross(frog_raw))
     minute = (trades.ts - pd.Timestamp("2025-04-03 13:30", tz="UTC")) // pd.Timedelta("1min")
     per_minute = trades.groupby(minute)["size"].sum().reindex(range(390), fill_value=0)
     np.testing.assert_array_equal(books.volume[0], per_minute.to_numpy())
+    # The opening print was 18.4% of the day's trades, all in minute 0; 200 sh remain.
+    assert books.volume[0, 0] == 200 < 5_000
     for t in (1, 57, 200, 389):
         start = pd.Timestamp("2025-04-03 13:30", tz="UTC") + pd.Timedelta(minutes=t)
         last = frog_raw[frog_raw.ts <= start].iloc[-1]
@@ -136,6 +159,15 @@ def test_frog_per_minute_volume_and_snapshots_match_pandas(frog, frog_raw):
     assert not books.repaired[0, 1:].any()
     # The file starts at 09:30:00.125: the 09:30:00 snapshot is back-filled and flagged.
     assert books.repaired[0, 0]
+
+
+def test_frog_without_cross_separation_keeps_the_old_volume(shared_data_dir, frog):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataQualityWarning)
+        books = load_databento_mbp10(shared_data_dir / FROG, cross_times=None, resilience=False)
+    assert books.volume.sum() == 232_833 and not books.auction_volume.any()
+    np.testing.assert_array_equal(books.volume[0, 1:], frog[0].volume[0, 1:])
+    assert np.isnan(books.resilience_half_life).all()
 
 
 def test_frog_options_and_warning(shared_data_dir, frog):

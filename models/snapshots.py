@@ -103,8 +103,8 @@ class BookSnapshots:
     resilience_half_life : ndarray, shape (days,), optional
         Per-day estimate of the book's recovery half-life in intervals (how fast depth at
         the touch refills after trades consume it; see
-        :func:`simulator.loaders.estimate_resilience`); NaN where unknown (the default,
-        for example synthetic days).
+        :func:`simulator.loaders.estimate_resilience`): 0 means refilled at once, inf no
+        recovery seen; NaN where unknown (the default, for example synthetic days).
 
     Raises
     ------
@@ -192,10 +192,10 @@ class BookSnapshots:
             raise InvalidParameterError(
                 f"resilience_half_life must have shape {(days,)}; got {half_life.shape}"
             )
-        if np.any(~np.isnan(half_life) & ~(half_life > 0)):
-            bad = float(half_life[~np.isnan(half_life) & ~(half_life > 0)][0])
+        if np.any(~np.isnan(half_life) & ~(half_life >= 0)):
+            bad = float(half_life[~np.isnan(half_life) & ~(half_life >= 0)][0])
             raise InvalidParameterError(
-                f"resilience_half_life must be > 0 intervals or NaN (unknown); got {bad!r}"
+                f"resilience_half_life must be >= 0 intervals or NaN (unknown); got {bad!r}"
             )
 
         for side in ("bid", "ask"):

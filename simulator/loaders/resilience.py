@@ -19,8 +19,9 @@ Method (an event study of depth at the touch, vectorised over events and lags):
    in closed form for each h on a fine log grid, then a parabolic refinement of log h).
    h is the half-life; 1 - a - c is the share refilled faster than the first lag
    ("immediate"), c the share not recovered within the horizon (or an offset of Q-bar).
-   When the best h lies at the top of the grid (10 x the horizon) no recovery was seen
-   and h is infinite.
+   When the fitted exponential recovers under 5% of the deficit within the horizon, h is
+   infinite if the deficit stayed above half (no recovery seen) and 0 if it fell below
+   half before the first lag (instant refill; the engine's "full recovery each interval").
 4. *Interval.*  Percentile bootstrap over blocks of events (default 60-s blocks of the
    session, resampled with replacement per day, 1,000 resamples), so the clustering of
    trades in sweeps is respected.
@@ -52,6 +53,7 @@ __all__ = [
 
 _LN2 = float(np.log(2.0))
 _GRID_POINTS = 3000
+_MIN_RECOVERED = 0.05
 MIN_EVENTS = 30
 """Fewer usable events than this give no estimate (NaN per day, an error when pooled)."""
 
@@ -98,7 +100,7 @@ class ResilienceEstimate:
     ----------
     half_life_s : float
         Half-life of the exponential recovery in seconds (inf: no recovery within the
-        horizon).
+        horizon; 0: refilled before the first lag).
     half_life_intervals : float
         The same in intervals of the session grid (``half_life_s / (60 *
         interval_minutes)``): the unit of the market engine's ``half_life``.
@@ -341,8 +343,11 @@ def fit_recovery(deficit, lags_s) -> tuple[np.ndarray, np.ndarray, np.ndarray, n
 
     Returns
     -------
-    half_life_s, amplitude, offset, r_squared : ndarray, shape (B,) (or scalars' arrays)
-        h (inf when the best h is the top of the grid), a, c and R^2.
+    half_life_s, amplitude, offset, r_squared : ndarray, shape (B,)
+        h, a, c and R^2.  When the fitted exponential recovers less than 5% of the
+        initial deficit within the longest lag (or h is the top of the grid), h is not
+        identified and is reported as inf if the deficit stayed above half on average
+        (no recovery) or 0 if it was below (refilled before the first lag).
     """
     g = np.atleast_2d(np.asarray(deficit, dtype=float))
     lags = np.asarray(lags_s, dtype=float)
@@ -384,10 +389,14 @@ def fit_recovery(deficit, lags_s) -> tuple[np.ndarray, np.ndarray, np.ndarray, n
     total = ((g - g.mean(axis=1, keepdims=True)) ** 2).sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         r2 = 1.0 - (resid**2).sum(axis=1) / total
-    top = best == grid.size - 1
-    half_life = np.where(top, np.inf, half_life)
+    # An exponential that recovers under 5% of the deficit within the horizon is not
+    # identified: the deficit either never halved (inf) or halved before the first lag (0).
+    recovered = amp_r * (1.0 - np.exp(-_LN2 * lags[-1] / half_life))
+    flat = (best == grid.size - 1) | ~(recovered >= _MIN_RECOVERED)
+    level = g.mean(axis=1)
+    half_life = np.where(flat, np.where(level >= 0.5, np.inf, 0.0), half_life)
     none = ~np.isfinite(sse[rows, best])
-    half_life = np.where(none, np.nan, half_life)
+    half_life = np.where(none & ~flat, np.nan, half_life)
     return half_life, amp_r, off_r, r2
 
 

@@ -38,12 +38,13 @@ def is_dbn(path) -> bool:
 def _import_databento():
     try:
         import databento
+        import databento_dbn
     except ImportError as exc:  # the optional extra is missing
         raise DataError(
             "reading DBN files needs the optional 'databento' package; install it with "
             'pip install -e ".[databento]" (or pip install databento)'
         ) from exc
-    return databento
+    return databento, databento_dbn
 
 
 def _symbols(metadata, instrument_ids: np.ndarray) -> np.ndarray:
@@ -84,14 +85,21 @@ def read_dbn_frame(path: Path) -> pd.DataFrame:
         If ``databento`` is not installed, the file is missing or not valid DBN, or its
         schema is not MBP-10.
     """
-    databento = _import_databento()
+    databento, databento_dbn = _import_databento()
     if not path.is_file():
         raise DataError(f"file not found: {str(path)!r}")
     try:
         store = databento.DBNStore.from_file(path)
         schema = store.schema
         records = store.to_ndarray()
-    except (ValueError, OSError, RuntimeError, EOFError) as exc:
+    except (
+        databento.BentoError,
+        databento_dbn.DBNError,
+        ValueError,
+        OSError,
+        RuntimeError,
+        EOFError,
+    ) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(f"{path.name} could not be read as DBN: {first}") from exc
     if schema is not None and str(getattr(schema, "value", schema)) != "mbp-10":

@@ -317,7 +317,7 @@ def test_aligned_real_files_pass_and_shifted_ones_are_refused(tmp_path, goog_hea
     msg, ob = goog_head
     books = load_lobster(write_pair(tmp_path, msg, ob), session=("09:30", "10:00"))
     assert books.n_days == 1
-    # The order-book file loses its first line and repeats its last: every row is one late.
+    # The order-book file loses its first line and repeats its last: row k is book k + 1.
     shifted = write_pair(tmp_path, msg, [*ob[1:], ob[-1]])
     with pytest.raises(DataError) as info:
         load_lobster(shifted, session=("09:30", "10:00"))

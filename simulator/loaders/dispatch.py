@@ -34,8 +34,9 @@ def load_books(source, format: str = "databento", *, return_report: bool = False
     format : {'databento', 'lobster', 'parquet'}, default 'databento'
         Source format.
     return_report : bool, default False
-        Also return the :class:`DataQualityReport` (for Parquet, one with only ``days`` and
-        ``trade_shares`` filled in: the file was checked when it was written).
+        Also return the :class:`DataQualityReport` (for Parquet, one with only ``days``,
+        ``trade_shares`` and the auction prints kept in the file filled in: the data was
+        checked when it was written).
     **options
         Passed to :func:`load_databento_mbp10` or :func:`load_lobster` (for example
         ``interval_minutes``, ``levels``, ``symbol``); Parquet takes none.
@@ -66,10 +67,15 @@ def load_books(source, format: str = "databento", *, return_report: bool = False
     books = parts[0] if len(parts) == 1 else BookSnapshots.concat(parts)
     if not return_report:
         return books
+    auction = books.auction_volume
     report = DataQualityReport(
         source=", ".join(p.name for p in paths),
         days=books.n_days,
         trade_shares=float(books.volume.sum()),
+        opening_crosses=int(np.count_nonzero(auction[:, 0])),
+        closing_crosses=int(np.count_nonzero(auction[:, 1])),
+        opening_cross_shares=float(auction[:, 0].sum()),
+        closing_cross_shares=float(auction[:, 1].sum()),
     )
     return books, report
 

@@ -86,6 +86,19 @@ def clean_rows():
     ]
 
 
+def cross_rows(*extra, date="2025-04-03"):
+    """The clean rows of the short session plus ``extra`` rows, sorted by time."""
+    rows = [*clean_rows(), *extra]
+    for r in rows:
+        if date != "2025-04-03":
+            r[0] = r[1] = r[0].replace("2025-04-03", date)
+    return sorted(rows, key=lambda r: r[0])
+
+
+def n_trade(local, size, side="N", **kw):
+    return row(local, action="T", size=size, fields={"side": side}, **kw)
+
+
 def load(path, **kw):
     kw.setdefault("session", SHORT)
     return load_databento_mbp10(path, return_report=True, **kw)
@@ -371,29 +384,19 @@ def test_several_symbols_need_a_choice(tmp_path):
 
 
 def test_parquet_round_trip_through_load_books(tmp_path):
-    books, _ = load(write_mbp(tmp_path / "p.csv", clean_rows()))
+    rows = cross_rows(n_trade("09:30:00.5", 900))
+    books, _ = load(write_mbp(tmp_path / "p.csv", rows))
     books.to_parquet(tmp_path / "p.parquet")
     again, report = load_books(tmp_path / "p.parquet", format="parquet", return_report=True)
     np.testing.assert_array_equal(again.bid_px, books.bid_px)
+    np.testing.assert_array_equal(again.auction_volume, [[900.0, 0.0]])
     assert report.days == 1 and report.trade_shares == 47
+    assert report.notes() == ["opening cross: 900 sh excluded from minute 0"]
     with pytest.raises(InvalidParameterError, match="parquet sources take no loader options"):
         load_books(tmp_path / "p.parquet", format="parquet", levels=2)
 
 
 # ---------------------------------------------------------------- auction (cross) prints
-def cross_rows(*extra, date="2025-04-03"):
-    """The clean rows of the short session plus ``extra`` rows, sorted by time."""
-    rows = [*clean_rows(), *extra]
-    for r in rows:
-        if date != "2025-04-03":
-            r[0] = r[1] = r[0].replace("2025-04-03", date)
-    return sorted(rows, key=lambda r: r[0])
-
-
-def n_trade(local, size, side="N", **kw):
-    return row(local, action="T", size=size, fields={"side": side}, **kw)
-
-
 def test_opening_cross_print_goes_to_auction_volume(tmp_path):
     rows = cross_rows(n_trade("09:30:00.5", 900), n_trade("09:30:20", 3))
     books, report = load(write_mbp(tmp_path / "open.csv", rows))

@@ -43,12 +43,14 @@ from models.errors import DataError, InvalidParameterError
 from .session import NS_PER_DAY, SessionGrid
 
 __all__ = [
+    "MIN_EVENTS",
     "ResilienceEstimate",
     "RecoveryCurve",
+    "daily_half_lives",
     "estimate_resilience",
-    "resilience_from_events",
-    "recovery_curve",
     "fit_recovery",
+    "recovery_curve",
+    "resilience_from_events",
 ]
 
 _LN2 = float(np.log(2.0))

@@ -3,6 +3,11 @@
 A snapshot is the book in force at the start of an interval (the last event at or before
 it).  Arrays are shaped ``(days, intervals, levels)``; prices are in dollars (NaN marks an
 empty level, whose size is 0), sizes and volumes in shares.
+
+Volume is continuous-trading volume only.  Opening and closing auction (cross) prints are
+kept apart per day in ``auction_volume`` and never enter ``volume``, so the average daily
+volume (ADV = mean over days of ``volume.sum(axis=1)``), participation caps and intraday
+volume profiles built from ``volume`` describe continuous trading alone.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from .errors import DataError, InvalidParameterError
 __all__ = ["BookSnapshots", "regular_session_starts"]
 
 _BOOK_FIELDS = ("bid_px", "bid_sz", "ask_px", "ask_sz")
+_PARQUET_FORMAT = "tradealloc.BookSnapshots/2"
+_PARQUET_FORMATS = ("tradealloc.BookSnapshots/1", _PARQUET_FORMAT)
 
 
 def regular_session_starts(interval_minutes: float = 1.0) -> np.ndarray:
@@ -75,7 +82,9 @@ class BookSnapshots:
     bid_sz, ask_sz : ndarray, shape (days, intervals, levels)
         Displayed shares per level, finite and >= 0; 0 where the level is empty.
     volume : ndarray, shape (days, intervals)
-        Shares traded inside each interval.
+        Shares traded in continuous trading inside each interval (auction prints excluded).
+        ADV, the average daily volume, is ``volume.sum(axis=1).mean()``: continuous
+        trading only.
     dates : ndarray of datetime64[D], shape (days,)
         Trading dates, strictly increasing.
     interval_starts : ndarray of timedelta64[ns], shape (intervals,)
@@ -87,6 +96,15 @@ class BookSnapshots:
         nearest valid snapshot of the same day); see :meth:`from_arrays`.
     tick_size : float, default 0.01
         Minimum price increment in dollars.
+    auction_volume : ndarray, shape (days, 2), optional
+        Shares printed per day by the opening cross (column 0) and the closing cross
+        (column 1), kept apart from ``volume``; zeros by default (for example synthetic
+        days, or files without auction prints).
+    resilience_half_life : ndarray, shape (days,), optional
+        Per-day estimate of the book's recovery half-life in intervals (how fast depth at
+        the touch refills after trades consume it; see
+        :func:`simulator.loaders.estimate_resilience`): 0 means refilled at once, inf no
+        recovery seen; NaN where unknown (the default, for example synthetic days).
 
     Raises
     ------
@@ -108,6 +126,8 @@ class BookSnapshots:
     symbol: str = ""
     repaired: np.ndarray | None = field(default=None)
     tick_size: float = 0.01
+    auction_volume: np.ndarray | None = field(default=None)
+    resilience_half_life: np.ndarray | None = field(default=None)
 
     def __post_init__(self) -> None:
         arrays = {name: np.array(getattr(self, name), dtype=float) for name in _BOOK_FIELDS}
@@ -150,6 +170,33 @@ class BookSnapshots:
             )
         if not (np.isfinite(self.tick_size) and self.tick_size > 0):
             raise InvalidParameterError(f"tick_size must be finite and > 0; got {self.tick_size!r}")
+        auction = (
+            np.zeros((days, 2))
+            if self.auction_volume is None
+            else np.array(self.auction_volume, dtype=float)
+        )
+        if auction.shape != (days, 2):
+            raise InvalidParameterError(
+                f"auction_volume must have shape {(days, 2)} (opening, closing cross shares "
+                f"per day); got {auction.shape}"
+            )
+        if not np.all(np.isfinite(auction)) or np.any(auction < 0):
+            bad = float(auction[~(np.isfinite(auction) & (auction >= 0))][0])
+            raise InvalidParameterError(f"auction_volume must be finite and >= 0; got {bad!r}")
+        half_life = (
+            np.full(days, np.nan)
+            if self.resilience_half_life is None
+            else np.array(self.resilience_half_life, dtype=float).reshape(-1)
+        )
+        if half_life.shape != (days,):
+            raise InvalidParameterError(
+                f"resilience_half_life must have shape {(days,)}; got {half_life.shape}"
+            )
+        if np.any(~np.isnan(half_life) & ~(half_life >= 0)):
+            bad = float(half_life[~np.isnan(half_life) & ~(half_life >= 0)][0])
+            raise InvalidParameterError(
+                f"resilience_half_life must be >= 0 intervals or NaN (unknown); got {bad!r}"
+            )
 
         for side in ("bid", "ask"):
             px, sz = arrays[f"{side}_px"], arrays[f"{side}_sz"]
@@ -203,6 +250,8 @@ class BookSnapshots:
             ("dates", dates),
             ("interval_starts", starts),
             ("repaired", repaired),
+            ("auction_volume", auction),
+            ("resilience_half_life", half_life),
         ]:
             arr.setflags(write=False)
             object.__setattr__(self, name, arr)
@@ -225,6 +274,8 @@ class BookSnapshots:
         tick_size: float = 0.01,
         on_invalid: str = "repair",
         repaired=None,
+        auction_volume=None,
+        resilience_half_life=None,
     ) -> BookSnapshots:
         """Build snapshots, repairing or rejecting crossed, locked and one-sided books.
 
@@ -240,6 +291,8 @@ class BookSnapshots:
         ----------
         bid_px, bid_sz, ask_px, ask_sz, volume, dates, interval_starts, symbol, tick_size
             As for :class:`BookSnapshots`.
+        auction_volume, resilience_half_life
+            As for :class:`BookSnapshots` (zeros and NaN by default).
         on_invalid : {'repair', 'raise'}, default 'repair'
             What to do with invalid snapshots.
         repaired : ndarray of bool, shape (days, intervals), optional
@@ -314,6 +367,8 @@ class BookSnapshots:
             symbol=symbol,
             tick_size=tick_size,
             repaired=rep,
+            auction_volume=auction_volume,
+            resilience_half_life=resilience_half_life,
             **book,
         )
 
@@ -360,6 +415,8 @@ class BookSnapshots:
             symbol=",".join(symbols),
             repaired=np.concatenate([p.repaired for p in parts])[order],
             tick_size=min(p.tick_size for p in parts),
+            auction_volume=np.concatenate([p.auction_volume for p in parts])[order],
+            resilience_half_life=np.concatenate([p.resilience_half_life for p in parts])[order],
             **cat,
         )
 
@@ -383,7 +440,14 @@ class BookSnapshots:
         subset = object.__new__(BookSnapshots)
         fields = {
             name: getattr(self, name)[idx]
-            for name in (*_BOOK_FIELDS, "volume", "dates", "repaired")
+            for name in (
+                *_BOOK_FIELDS,
+                "volume",
+                "dates",
+                "repaired",
+                "auction_volume",
+                "resilience_half_life",
+            )
         }
         fields.update(
             interval_starts=self.interval_starts, symbol=self.symbol, tick_size=self.tick_size
@@ -429,6 +493,16 @@ class BookSnapshots:
     def ask_depth(self) -> np.ndarray:
         """Visible shares on the ask side, shape (days, intervals)."""
         return self.ask_sz.sum(axis=-1)
+
+    def median_half_life(self) -> float:
+        """Median of the finite per-day ``resilience_half_life`` values, in intervals.
+
+        This is how a scenario's ``half_life: fit`` pools training days: each day's own
+        estimate, then the median across days (robust to one day whose fit failed or hit
+        a bound).  Returns NaN when no day has an estimate (for example synthetic days).
+        """
+        finite = self.resilience_half_life[np.isfinite(self.resilience_half_life)]
+        return float(np.median(finite)) if finite.size else float("nan")
 
     def depth(self, side: str) -> np.ndarray:
         """Visible shares a ``side`` market order can take, shape (days, intervals)."""
@@ -476,7 +550,8 @@ class BookSnapshots:
         DataFrame
             Columns ``date, symbol, intervals, levels, mean_mid_usd, median_spread_usd,
             median_bid_depth_shares, median_ask_depth_shares, volume_shares,
-            repaired_snapshots``.
+            opening_cross_shares, closing_cross_shares, resilience_half_life_intervals,
+            repaired_snapshots``; ``volume_shares`` is continuous volume only.
         """
         return pd.DataFrame(
             {
@@ -489,6 +564,9 @@ class BookSnapshots:
                 "median_bid_depth_shares": np.median(self.bid_depth, axis=1),
                 "median_ask_depth_shares": np.median(self.ask_depth, axis=1),
                 "volume_shares": self.volume.sum(axis=1),
+                "opening_cross_shares": self.auction_volume[:, 0],
+                "closing_cross_shares": self.auction_volume[:, 1],
+                "resilience_half_life_intervals": self.resilience_half_life,
                 "repaired_snapshots": self.repaired.sum(axis=1),
             }
         )
@@ -535,7 +613,10 @@ class BookSnapshots:
             "dates": [str(x) for x in self.dates],
             "interval_starts_ns": [int(x) for x in self.interval_starts.astype("int64")],
             "levels": n_lvl,
-            "format": "tradealloc.BookSnapshots/1",
+            "format": _PARQUET_FORMAT,
+            # Per-day values; repr keeps floats exact and NaN (unknown) representable.
+            "auction_volume": [[repr(float(v)) for v in row] for row in self.auction_volume],
+            "resilience_half_life": [repr(float(v)) for v in self.resilience_half_life],
         }
         table = pa.table(cols).replace_schema_metadata({"tradealloc": json.dumps(meta)})
         with atomic_path(path) as tmp:
@@ -545,6 +626,9 @@ class BookSnapshots:
     @classmethod
     def from_parquet(cls, path) -> BookSnapshots:
         """Load snapshots written by :meth:`to_parquet`.
+
+        Files written before ``auction_volume`` and ``resilience_half_life`` existed load
+        with zeros and NaN for them.
 
         Raises
         ------
@@ -561,6 +645,11 @@ class BookSnapshots:
         if raw is None:
             raise DataError(f"{str(path)!r} is not a tradealloc BookSnapshots Parquet file")
         meta = json.loads(raw)
+        if meta.get("format", _PARQUET_FORMATS[0]) not in _PARQUET_FORMATS:
+            raise DataError(
+                f"{str(path)!r} has an unknown BookSnapshots format {meta.get('format')!r}; "
+                f"this version reads {list(_PARQUET_FORMATS)}"
+            )
         d, n_lvl = len(meta["dates"]), int(meta["levels"])
         t = len(meta["interval_starts_ns"])
 
@@ -582,5 +671,14 @@ class BookSnapshots:
             symbol=meta["symbol"],
             repaired=col("repaired").astype(bool).reshape(d, t),
             tick_size=float(meta["tick_size"]),
+            auction_volume=_float_list(meta.get("auction_volume"), (d, 2), 0.0),
+            resilience_half_life=_float_list(meta.get("resilience_half_life"), (d,), np.nan),
             **book,
         )
+
+
+def _float_list(values, shape: tuple, fill: float) -> np.ndarray:
+    """Parquet metadata list of ``repr`` floats -> array; ``fill`` when the key is absent."""
+    if values is None:
+        return np.full(shape, fill)
+    return np.array(values, dtype=str).astype(float).reshape(shape)

@@ -20,7 +20,7 @@ _GLOB_CHARS = re.compile(r"[*?\[]")
 _SKIPPED = re.compile(r"Skipping line (\d+)")
 
 
-def resolve_paths(path_or_paths, *, pattern: str = "*.csv*") -> list[Path]:
+def resolve_paths(path_or_paths, *, pattern: str | tuple[str, ...] = "*.csv*") -> list[Path]:
     """Expand a file, a directory, a glob or a list of them into existing files.
 
     Parameters
@@ -28,8 +28,8 @@ def resolve_paths(path_or_paths, *, pattern: str = "*.csv*") -> list[Path]:
     path_or_paths : str, PathLike or sequence of them
         A file; a directory (its files matching ``pattern``, sorted by name); a glob
         pattern such as ``'data/FROG_*.csv.gz'``; or a list of any of these.
-    pattern : str, default '*.csv*'
-        File-name pattern used inside directories.
+    pattern : str or tuple of str, default '*.csv*'
+        File-name pattern(s) used inside directories.
 
     Returns
     -------
@@ -60,9 +60,11 @@ def resolve_paths(path_or_paths, *, pattern: str = "*.csv*") -> list[Path]:
             raise InvalidTypeError(f"each path must be a str or Path; got {item!r}")
         path = Path(item)
         if path.is_dir():
-            matches = sorted(p for p in path.glob(pattern) if p.is_file())
+            patterns = (pattern,) if isinstance(pattern, str) else tuple(pattern)
+            matches = sorted({p for pat in patterns for p in path.glob(pat) if p.is_file()})
             if not matches:
-                raise DataError(f"directory {str(path)!r} has no files matching {pattern!r}")
+                shown = patterns[0] if len(patterns) == 1 else list(patterns)
+                raise DataError(f"directory {str(path)!r} has no files matching {shown!r}")
             found.extend(matches)
         elif path.is_file():
             found.append(path)

@@ -5,8 +5,9 @@ Definitions (DESIGN.md and issue 2):
 * The snapshot of interval ``[t, t + dt)`` is the book in force at its start: the book after
   the last event at or before ``t`` (ties: the last in file order).  Events before the
   session therefore define the opening book.
-* The volume of an interval is the sum of trade sizes of the events inside ``[t, t + dt)``,
-  in shares.
+* The volume of an interval is the sum of continuous-trading trade sizes of the events
+  inside ``[t, t + dt)``, in shares.  Opening and closing cross prints are kept apart per
+  day (``auction_volume``); see :mod:`simulator.loaders.auctions` for how they are found.
 * An interval with no event inside it leaves the book unchanged, so the next snapshot
   carries the book forward; such intervals are counted.
 * An interval that starts before the day's first event has no book in force; its snapshot
@@ -28,6 +29,16 @@ import numpy as np
 from models.errors import DataError, InvalidParameterError
 from models.snapshots import BookSnapshots
 
+from .auctions import (
+    CONTINUOUS,
+    CROSS_CLOSE,
+    CROSS_OPEN,
+    CROSS_OTHER,
+    NO_TRADE,
+    UNKNOWN_SIDE,
+    CrossRule,
+    classify_crosses,
+)
 from .quality import DataQualityReport
 
 __all__ = [
@@ -151,6 +162,12 @@ class SessionCounts:
     trades: int
     days: int
     trade_shares: float
+    opening_crosses: int = 0
+    closing_crosses: int = 0
+    opening_cross_shares: float = 0.0
+    closing_cross_shares: float = 0.0
+    other_cross_shares: float = 0.0
+    auction_trade_rows: int = 0
 
 
 def clean_book_rows(bid_px, bid_sz, ask_px, ask_sz):
@@ -223,8 +240,16 @@ def snapshots_from_events(
     source: str,
     symbol: str = "",
     on_invalid: str = "repair",
+    trade_kind=None,
+    aggressor=None,
+    crosses: CrossRule | None = None,
+    resilience: bool = False,
 ) -> tuple[BookSnapshots, SessionCounts]:
     """Bin valid events into one snapshot and one volume per interval of every day.
+
+    Volume is continuous trading only: opening and closing cross prints (see
+    :mod:`simulator.loaders.auctions` for the rule) go to the day's ``auction_volume``,
+    other crosses and cross participations are left out of both.
 
     Parameters
     ----------
@@ -244,6 +269,17 @@ def snapshots_from_events(
     on_invalid : {'repair', 'raise'}, default 'repair'
         Crossed, locked or one-sided snapshots are repaired by
         :meth:`BookSnapshots.from_arrays` and counted, or rejected.
+    trade_kind : ndarray of int8, shape (rows,), optional
+        Trade kind per row (:mod:`simulator.loaders.auctions`); by default every row
+        with shares is a continuous trade.
+    aggressor : ndarray of int8, shape (rows,), optional
+        +1 / -1 for trades that consumed displayed asks / bids, else 0 (used by the
+        resilience estimate).
+    crosses : CrossRule, optional
+        Where side-``N`` prints are recognised as opening and closing crosses; None
+        recognises none (explicit cross kinds are still honoured).
+    resilience : bool, default False
+        Also estimate each day's recovery half-life (``resilience_half_life``).
 
     Returns
     -------
@@ -261,12 +297,26 @@ def snapshots_from_events(
     trade_shares = np.asarray(trade_shares, dtype=float)
     if local_ns.size == 0:
         raise DataError(f"{source} has no valid rows")
+    kind = (
+        np.where(trade_shares > 0, CONTINUOUS, NO_TRADE).astype(np.int8)
+        if trade_kind is None
+        else np.asarray(trade_kind, dtype=np.int8)
+    )
+    side = (
+        np.zeros(local_ns.size, dtype=np.int8)
+        if aggressor is None
+        else np.asarray(aggressor, dtype=np.int8)
+    )
     unsorted = int(np.count_nonzero(np.diff(local_ns) < 0))
     if unsorted:
         order = np.argsort(local_ns, kind="stable")
         local_ns = local_ns[order]
         trade_shares = trade_shares[order]
+        kind, side = kind[order], side[order]
         book = {name: arr[order] for name, arr in book.items()}
+    kind = classify_crosses(local_ns, kind, crosses)
+    continuous = (kind == CONTINUOUS) | (kind == UNKNOWN_SIDE)
+    continuous_shares = np.where(continuous, trade_shares, 0.0)
 
     day = local_ns // NS_PER_DAY
     tod = local_ns - day * NS_PER_DAY
@@ -291,8 +341,24 @@ def snapshots_from_events(
         rows[i] = lo + np.maximum(last, 0)
         inside = in_session[lo:hi]
         bins = (day_tod[inside] - grid.start_ns) // grid.step_ns
-        volume[i] = np.bincount(bins, weights=trade_shares[lo:hi][inside], minlength=n_int)
+        volume[i] = np.bincount(bins, weights=continuous_shares[lo:hi][inside], minlength=n_int)
         n_events[i] = np.bincount(bins, minlength=n_int)
+
+    # Auction prints of each session day, wherever in the day they fall.
+    day_pos = np.searchsorted(session_days, day)
+    on_session_day = (day_pos < session_days.size) & (
+        session_days[np.minimum(day_pos, session_days.size - 1)] == day
+    )
+    auction = np.zeros((session_days.size, 2))
+    found = np.zeros((session_days.size, 2), dtype=bool)
+    for col, code in enumerate((CROSS_OPEN, CROSS_CLOSE)):
+        hit = on_session_day & (kind == code)
+        auction[:, col] = np.bincount(
+            day_pos[hit], weights=trade_shares[hit], minlength=session_days.size
+        )
+        found[day_pos[hit], col] = True
+    other = on_session_day & (kind == CROSS_OTHER)
+    auction_rows = on_session_day & (kind >= CROSS_OPEN)
 
     snap = {name: arr[rows] for name, arr in book.items()}
     best_bid, best_ask = snap["bid_px"][..., 0], snap["ask_px"][..., 0]
@@ -308,6 +374,13 @@ def snapshots_from_events(
             f"(bid {float(best_bid[d, t])!r}, ask {float(best_ask[d, t])!r}); "
             "pass on_invalid='repair' to carry the last valid book forward"
         )
+    half_life = None
+    if resilience:
+        from .resilience import daily_half_lives  # resilience imports this module
+
+        half_life = daily_half_lives(
+            local_ns, side, book["bid_sz"][:, 0], book["ask_sz"][:, 0], session_days, grid
+        )
     try:
         books = BookSnapshots.from_arrays(
             volume=volume,
@@ -316,11 +389,13 @@ def snapshots_from_events(
             symbol=symbol,
             on_invalid=on_invalid,
             repaired=backfilled,
+            auction_volume=auction,
+            resilience_half_life=half_life,
             **snap,
         )
     except DataError as exc:
         raise DataError(f"{source}: {exc}") from exc
-    trade_in_session = in_session & (trade_shares > 0)
+    trade_in_session = in_session & continuous & (trade_shares > 0)
     counts = SessionCounts(
         unsorted_rows=unsorted,
         rows_outside_session=int(np.count_nonzero(~in_session)),
@@ -330,7 +405,13 @@ def snapshots_from_events(
         backfilled_snapshots=int(np.count_nonzero(backfilled)),
         trades=int(np.count_nonzero(trade_in_session)),
         days=int(session_days.size),
-        trade_shares=float(trade_shares[in_session].sum()),
+        trade_shares=float(continuous_shares[in_session].sum()),
+        opening_crosses=int(np.count_nonzero(found[:, 0])),
+        closing_crosses=int(np.count_nonzero(found[:, 1])),
+        opening_cross_shares=float(auction[:, 0].sum()),
+        closing_cross_shares=float(auction[:, 1].sum()),
+        other_cross_shares=float(trade_shares[other].sum()),
+        auction_trade_rows=int(np.count_nonzero(auction_rows)),
     )
     return books, counts
 

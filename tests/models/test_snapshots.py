@@ -207,9 +207,14 @@ def test_concat_pads_levels_and_sorts_days():
 
 
 def test_select_days_equals_a_validated_subset():
-    snaps = BookSnapshots(**book(days=4, intervals=3))
+    snaps = BookSnapshots(
+        **book(days=4, intervals=3),
+        auction_volume=np.arange(8.0).reshape(4, 2),
+        resilience_half_life=[0.1, np.nan, 0.3, 0.4],
+    )
     sub = snaps.select_days(slice(1, 3))
     fields = ("bid_px", "bid_sz", "ask_px", "ask_sz", "volume", "dates", "repaired")
+    fields += ("auction_volume", "resilience_half_life")
     rebuilt = BookSnapshots(
         **{f: getattr(snaps, f)[1:3] for f in fields},
         interval_starts=snaps.interval_starts,
@@ -224,3 +229,87 @@ def test_select_days_equals_a_validated_subset():
         snaps.select_days(slice(3, 1))
     with pytest.raises(InvalidParameterError, match="increasing"):
         snaps.select_days([2, 1])
+
+
+# ---------------------------------------------------------------- auction volume, resilience
+def test_auction_and_resilience_default_to_zero_and_nan():
+    snaps = BookSnapshots(**book(days=2, intervals=2))
+    np.testing.assert_array_equal(snaps.auction_volume, np.zeros((2, 2)))
+    assert np.isnan(snaps.resilience_half_life).all() and snaps.resilience_half_life.shape == (2,)
+    assert np.isnan(snaps.median_half_life())
+    assert not snaps.auction_volume.flags.writeable
+    assert not snaps.resilience_half_life.flags.writeable
+    summary = snaps.summary()
+    assert summary["opening_cross_shares"].tolist() == [0.0, 0.0]
+    assert summary["resilience_half_life_intervals"].isna().all()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"auction_volume": np.zeros((1, 3))}, r"auction_volume must have shape \(1, 2\)"),
+        ({"auction_volume": np.array([[5.0, -1.0]])}, "auction_volume must be finite and >= 0"),
+        ({"auction_volume": np.array([[np.nan, 0.0]])}, "auction_volume must be finite"),
+        ({"resilience_half_life": np.array([1.0, 2.0])}, r"must have shape \(1,\)"),
+        ({"resilience_half_life": np.array([-0.5])}, "must be >= 0 intervals or NaN"),
+    ],
+)
+def test_auction_and_resilience_are_validated(change, message):
+    with pytest.raises(InvalidParameterError, match=message):
+        BookSnapshots(**book(), **change)
+
+
+def _with_extras(days=3):
+    return BookSnapshots.from_arrays(
+        **book(days=days, intervals=2),
+        auction_volume=np.arange(2.0 * days).reshape(days, 2) * 100,
+        resilience_half_life=np.array([0.25, np.nan, np.inf][:days]),
+    )
+
+
+def test_extras_travel_through_concat_select_days_and_summary():
+    snaps = _with_extras()
+    np.testing.assert_array_equal(snaps.auction_volume[2], [400.0, 500.0])
+    assert snaps.median_half_life() == np.median([0.25]) == 0.25  # inf is not finite
+    sub = snaps.select_days([0, 2])
+    np.testing.assert_array_equal(sub.auction_volume, [[0.0, 100.0], [400.0, 500.0]])
+    np.testing.assert_array_equal(sub.resilience_half_life, [0.25, np.inf])
+    later = BookSnapshots(
+        **book(dates=np.array(["2024-02-01"], dtype="datetime64[D]"), intervals=2),
+        auction_volume=[[7.0, 8.0]],
+        resilience_half_life=[0.5],
+    )
+    both = BookSnapshots.concat([later, snaps])
+    np.testing.assert_array_equal(both.auction_volume[-1], [7.0, 8.0])
+    np.testing.assert_array_equal(both.resilience_half_life, [0.25, np.nan, np.inf, 0.5])
+    assert both.median_half_life() == pytest.approx(0.375)
+    summary = both.summary()
+    assert summary["closing_cross_shares"].tolist() == [100.0, 300.0, 500.0, 8.0]
+    assert summary["volume_shares"].tolist() == [0.0] * 4  # continuous volume only
+
+
+def test_extras_survive_the_parquet_round_trip_and_old_files_load(tmp_path):
+    import json
+
+    import pyarrow.parquet as pq
+
+    snaps = _with_extras()
+    path = snaps.to_parquet(tmp_path / "x.parquet")
+    again = BookSnapshots.from_parquet(path)
+    np.testing.assert_array_equal(again.auction_volume, snaps.auction_volume)
+    np.testing.assert_array_equal(again.resilience_half_life, snaps.resilience_half_life)
+    # A file written before the fields existed (format /1, no keys) loads with defaults.
+    table = pq.read_table(path)
+    meta = json.loads(table.schema.metadata[b"tradealloc"])
+    del meta["auction_volume"], meta["resilience_half_life"]
+    meta["format"] = "tradealloc.BookSnapshots/1"
+    old = tmp_path / "old.parquet"
+    pq.write_table(table.replace_schema_metadata({"tradealloc": json.dumps(meta)}), old)
+    legacy = BookSnapshots.from_parquet(old)
+    np.testing.assert_array_equal(legacy.bid_px, snaps.bid_px)
+    assert not legacy.auction_volume.any() and np.isnan(legacy.resilience_half_life).all()
+    meta["format"] = "tradealloc.BookSnapshots/9"
+    future = tmp_path / "future.parquet"
+    pq.write_table(table.replace_schema_metadata({"tradealloc": json.dumps(meta)}), future)
+    with pytest.raises(DataError, match="unknown BookSnapshots format"):
+        BookSnapshots.from_parquet(future)

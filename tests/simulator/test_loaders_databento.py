@@ -86,6 +86,19 @@ def clean_rows():
     ]
 
 
+def cross_rows(*extra, date="2025-04-03"):
+    """The clean rows of the short session plus ``extra`` rows, sorted by time."""
+    rows = [*clean_rows(), *extra]
+    for r in rows:
+        if date != "2025-04-03":
+            r[0] = r[1] = r[0].replace("2025-04-03", date)
+    return sorted(rows, key=lambda r: r[0])
+
+
+def n_trade(local, size, side="N", **kw):
+    return row(local, action="T", size=size, fields={"side": side}, **kw)
+
+
 def load(path, **kw):
     kw.setdefault("session", SHORT)
     return load_databento_mbp10(path, return_report=True, **kw)
@@ -106,6 +119,16 @@ def frog_raw(shared_data_dir):
     return raw
 
 
+def _frog_cross(frog_raw):
+    """Independent pandas statement of the rule: the first trade at or after 09:30:00 EDT
+    (13:30:00 UTC) is the opening cross when its side is N and it lies within 10 s."""
+    trades = frog_raw[frog_raw.action == "T"]
+    after = trades[trades.ts >= pd.Timestamp("2025-04-03 13:30:00", tz="UTC")]
+    first = after.iloc[0]
+    assert first.side == "N" and first.ts < pd.Timestamp("2025-04-03 13:30:10", tz="UTC")
+    return after.index[0]
+
+
 def test_frog_shape_and_session_volume(frog, frog_raw):
     books, report = frog
     assert books.bid_px.shape == (1, 390, 10)
@@ -115,19 +138,32 @@ def test_frog_shape_and_session_volume(frog, frog_raw):
     session = (frog_raw.ts >= "2025-04-03 13:30:00+00:00") & (
         frog_raw.ts < "2025-04-03 20:00:00+00:00"
     )
-    expected = frog_raw.loc[session & (frog_raw.action == "T"), "size"].sum()
-    assert books.volume.sum() == expected == report.trade_shares
+    cross = _frog_cross(frog_raw)
+    assert frog_raw.loc[cross, "size"] == 42_747
+    assert str(frog_raw.loc[cross, "ts"]) == "2025-04-03 13:30:00.976597513+00:00"
+    in_session = frog_raw.loc[session & (frog_raw.action == "T"), "size"]
+    assert in_session.sum() == 232_833
+    continuous = in_session.drop(index=cross)
+    assert continuous.sum() == 190_086
+    assert books.volume.sum() == continuous.sum() == report.trade_shares
+    np.testing.assert_array_equal(books.auction_volume, [[42_747.0, 0.0]])
+    assert report.opening_cross_shares == 42_747 and report.opening_crosses == 1
+    assert report.closing_crosses == 0 and report.auction_trade_rows == 1
+    assert report.notes() == ["opening cross: 42,747 sh excluded from minute 0"]
+    assert "opening cross: 42,747 sh excluded from minute 0" in report.summary()
     assert report.rows_read == 33_286
-    assert report.trades == int((session & (frog_raw.action == "T")).sum())
-    assert report.malformed_rows == report.unsorted_rows == 0
+    assert report.trades == len(continuous)
+    assert report.malformed_rows == report.unsorted_rows == report.duplicate_rows == 0
 
 
 def test_frog_per_minute_volume_and_snapshots_match_pandas(frog, frog_raw):
     books, _ = frog
-    trades = frog_raw[frog_raw.action == "T"]
+    trades = frog_raw[frog_raw.action == "T"].drop(index=_frog_cross(frog_raw))
     minute = (trades.ts - pd.Timestamp("2025-04-03 13:30", tz="UTC")) // pd.Timedelta("1min")
     per_minute = trades.groupby(minute)["size"].sum().reindex(range(390), fill_value=0)
     np.testing.assert_array_equal(books.volume[0], per_minute.to_numpy())
+    # The opening print was 18.4% of the day's trades, all in minute 0; 200 sh remain.
+    assert books.volume[0, 0] == 200 < 5_000
     for t in (1, 57, 200, 389):
         start = pd.Timestamp("2025-04-03 13:30", tz="UTC") + pd.Timedelta(minutes=t)
         last = frog_raw[frog_raw.ts <= start].iloc[-1]
@@ -136,6 +172,15 @@ def test_frog_per_minute_volume_and_snapshots_match_pandas(frog, frog_raw):
     assert not books.repaired[0, 1:].any()
     # The file starts at 09:30:00.125: the 09:30:00 snapshot is back-filled and flagged.
     assert books.repaired[0, 0]
+
+
+def test_frog_without_cross_separation_keeps_the_old_volume(shared_data_dir, frog):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataQualityWarning)
+        books = load_databento_mbp10(shared_data_dir / FROG, cross_times=None, resilience=False)
+    assert books.volume.sum() == 232_833 and not books.auction_volume.any()
+    np.testing.assert_array_equal(books.volume[0, 1:], frog[0].volume[0, 1:])
+    assert np.isnan(books.resilience_half_life).all()
 
 
 def test_frog_options_and_warning(shared_data_dir, frog):
@@ -339,10 +384,156 @@ def test_several_symbols_need_a_choice(tmp_path):
 
 
 def test_parquet_round_trip_through_load_books(tmp_path):
-    books, _ = load(write_mbp(tmp_path / "p.csv", clean_rows()))
+    rows = cross_rows(n_trade("09:30:00.5", 900))
+    books, _ = load(write_mbp(tmp_path / "p.csv", rows))
     books.to_parquet(tmp_path / "p.parquet")
     again, report = load_books(tmp_path / "p.parquet", format="parquet", return_report=True)
     np.testing.assert_array_equal(again.bid_px, books.bid_px)
+    np.testing.assert_array_equal(again.auction_volume, [[900.0, 0.0]])
     assert report.days == 1 and report.trade_shares == 47
+    assert report.notes() == ["opening cross: 900 sh excluded from minute 0"]
     with pytest.raises(InvalidParameterError, match="parquet sources take no loader options"):
         load_books(tmp_path / "p.parquet", format="parquet", levels=2)
+
+
+# ---------------------------------------------------------------- auction (cross) prints
+def test_opening_cross_print_goes_to_auction_volume(tmp_path):
+    rows = cross_rows(n_trade("09:30:00.5", 900), n_trade("09:30:20", 3))
+    books, report = load(write_mbp(tmp_path / "open.csv", rows))
+    np.testing.assert_array_equal(books.volume[0], [3, 40, 0, 0, 7])
+    np.testing.assert_array_equal(books.auction_volume, [[900.0, 0.0]])
+    assert report.opening_crosses == 1 and report.opening_cross_shares == 900
+    assert report.trades == 3 and report.trade_shares == 50 and report.auction_trade_rows == 1
+    assert report.notes() == ["opening cross: 900 sh excluded from minute 0"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "why"),
+    [
+        ([n_trade("09:30:00.2", 5, side="B"), n_trade("09:30:00.5", 900)], "continuous first"),
+        ([n_trade("09:30:12", 900)], "outside the 10 s window"),
+    ],
+    ids=["after-a-continuous-trade", "too-late"],
+)
+def test_side_n_trades_that_are_not_the_cross_stay_in_volume(tmp_path, extra, why):
+    books, report = load(write_mbp(tmp_path / "n.csv", cross_rows(*extra)))
+    assert books.volume[0, 0] == sum(r[9] for r in extra), why
+    assert not books.auction_volume.any() and report.opening_crosses == 0
+    assert report.notes() == []
+
+
+def test_cross_window_and_switching_separation_off(tmp_path):
+    path = write_mbp(tmp_path / "w.csv", cross_rows(n_trade("09:30:12", 900)))
+    books, _ = load(path, cross_window_s=15)
+    assert books.auction_volume[0, 0] == 900 and books.volume[0, 0] == 0
+    opening = write_mbp(tmp_path / "o.csv", cross_rows(n_trade("09:30:00.5", 900)))
+    books, _ = load(opening, cross_times=None)
+    assert books.volume[0, 0] == 900 and not books.auction_volume.any()
+    with pytest.raises(InvalidParameterError, match=r"cross_window_s must be in \(0, 3600\]"):
+        load(path, cross_window_s=0)
+    with pytest.raises(InvalidParameterError, match="cross_times must be None or a pair"):
+        load(path, cross_times="09:30")
+    with pytest.raises(InvalidParameterError, match="cross closing time must be after"):
+        load(path, cross_times=("16:00", "09:30"))
+
+
+def test_closing_cross_after_the_session_is_kept_apart(tmp_path):
+    rows = [
+        row("15:55:00"),
+        n_trade("15:59:59", 11),
+        n_trade("16:00:00.3", 5_000),
+        n_trade("16:00:01", 70),  # after-hours: outside the session, not the cross
+    ]
+    with pytest.warns(DataQualityWarning, match="2 rows outside the session"):
+        books, report = load(write_mbp(tmp_path / "close.csv", rows), session=("15:55", "16:00"))
+    np.testing.assert_array_equal(books.auction_volume, [[0.0, 5_000.0]])
+    assert books.volume.sum() == 11
+    assert report.closing_crosses == 1 and report.closing_cross_shares == 5_000
+    assert report.notes() == ["closing cross: 5,000 sh kept apart"]
+
+
+def test_crosses_on_several_days_are_counted_per_day(tmp_path):
+    paths = [
+        write_mbp(tmp_path / f"{d}.csv", cross_rows(n_trade("09:30:00.5", 100 * k, date=d), date=d))
+        for k, d in enumerate(("2025-04-03", "2025-04-04"), start=1)
+    ]
+    books, report = load(paths)
+    np.testing.assert_array_equal(books.auction_volume, [[100.0, 0.0], [200.0, 0.0]])
+    assert report.notes() == ["opening cross: 300 sh on 2 days excluded from minute 0"]
+    assert books.select_days([1]).auction_volume.tolist() == [[200.0, 0.0]]
+
+
+# ---------------------------------------------------------------- data that parses but is wrong
+@pytest.fixture(scope="module")
+def frog_lines(shared_data_dir):
+    with gzip.open(shared_data_dir / FROG, "rt") as fh:
+        return fh.read().splitlines(keepends=True)
+
+
+@pytest.mark.parametrize("layout", ["each-row-twice", "file-appended-to-itself"])
+def test_exact_duplicate_records_are_dropped_and_counted(tmp_path, frog_lines, frog, layout):
+    header, body = frog_lines[0], frog_lines[1:]
+    doubled = [x for line in body for x in (line, line)] if layout == "each-row-twice" else body * 2
+    path = tmp_path / "FROG_doubled.csv"
+    path.write_text(header + "".join(doubled))
+    with pytest.warns(DataQualityWarning, match="33286 exact duplicate rows dropped"):
+        books, report = load_databento_mbp10(path, return_report=True)
+    assert report.duplicate_rows == 33_286 and report.rows_read == 66_572
+    assert report.unsorted_rows == 0 and report.malformed_rows == 0
+    # ADV stays the day's volume, not twice it: 190,086 continuous + 42,747 auction.
+    assert books.volume.sum() == 190_086 and books.auction_volume.sum() == 42_747
+    assert books.volume.sum() + books.auction_volume.sum() == 232_833
+    for name in ("bid_px", "ask_sz", "volume", "repaired", "resilience_half_life"):
+        np.testing.assert_array_equal(getattr(books, name), getattr(frog[0], name))
+
+
+@pytest.mark.filterwarnings("ignore::simulator.loaders.DataQualityWarning")
+def test_records_sharing_time_and_sequence_but_not_content_are_kept(tmp_path):
+    rows = clean_rows()
+    twin = list(rows[2])  # the trade at 09:31:10 ...
+    twin[5] = "C"  # ... and its cancel: same ts_event and sequence, another record
+    rows.insert(3, twin)
+    exact = list(rows[4])
+    rows.insert(5, exact)  # an exact copy of the 09:32 add
+    books, report = load(write_mbp(tmp_path / "twins.csv", rows))
+    assert report.duplicate_rows == 1 and report.rows_read == 8
+    np.testing.assert_array_equal(books.volume[0], [0, 40, 0, 0, 7])
+
+
+def _rescaled_frog(shared_data_dir, tmp_path, factor, name):
+    raw = pd.read_csv(shared_data_dir / FROG)
+    px = [c for c in raw.columns if "_px_" in c] + ["price"]
+    raw[px] = (raw[px] * factor).round(4 if factor < 1e6 else 0)
+    if factor >= 1e6:
+        raw[px] = raw[px].astype("Int64")
+    path = tmp_path / name
+    raw.to_csv(path, index=False)
+    return path
+
+
+def test_prices_in_cents_are_refused_with_one_line_naming_the_file(shared_data_dir, tmp_path):
+    path = _rescaled_frog(shared_data_dir, tmp_path, 100, "FROG_cents.csv")
+    with pytest.raises(DataError) as info:
+        load_databento_mbp10(path)
+    message = str(info.value)
+    assert message.startswith("FROG_cents.csv: all ") and "\n" not in message
+    assert "prices look like cents, not dollars" in message
+    assert "Databento CSV prices must be decimal dollars" in message
+
+
+def test_fixed_point_prices_are_refused(shared_data_dir, tmp_path):
+    path = _rescaled_frog(shared_data_dir, tmp_path, 1e9, "FROG_fixed.csv")
+    with pytest.raises(DataError, match=r"FROG_fixed.csv: median book price 3.1\de\+10 is outside"):
+        load_databento_mbp10(path)
+
+
+def test_prices_off_the_tick_grid_are_refused(tmp_path):
+    # Dollars / 1000 (e.g. a milli-dollar export read as dollars): 10.001 is off the grid.
+    rows = [row(f"09:3{k}:00", fields={"bid_px_00": f"10.00{k}"}) for k in range(1, 5)]
+    with pytest.raises(DataError) as info:
+        load(write_mbp(tmp_path / "g.csv", rows))
+    assert str(info.value) == (
+        "g.csv: 80% of 5 distinct book prices are off the tick grid ($0.01 at or above $1, "
+        "$0.0001 below; e.g. 10.003); Databento CSV prices must be decimal dollars (export "
+        "with pretty_px=True)"
+    )

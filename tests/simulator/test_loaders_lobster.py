@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import warnings
 
 import numpy as np
@@ -245,3 +246,110 @@ def test_no_session_rows_and_missing_files(tmp_path):
     (tmp_path / path.name.replace("_orderbook_", "_message_")).unlink()
     with pytest.raises(DataError, match="file not found: .*_message_2.csv"):
         load_lobster(path)
+
+
+# ---------------------------------------------------------------- auction (cross) prints
+def cross(seconds, order_id, size):
+    """A type-6 cross trade: LOBSTER's pseudo order id -1 opening, -2 closing, else other."""
+    message, book = event(seconds, kind=6, size=size)
+    message[2] = order_id
+    return message, book
+
+
+def test_cross_trades_are_auction_prints_and_their_executions_are_left_out(tmp_path):
+    events = clean_events()
+    open_t, other_t = clock("09:30:00.4"), clock("09:32:10")
+    events[1:1] = [
+        event(open_t, kind=4, size=300),  # executions that make up the opening cross
+        event(open_t, kind=5, size=200),
+        cross(open_t, -1, 500),
+    ]
+    events.insert(6, cross(other_t, -3, 70))  # a halt cross: left out of volume
+    events.append(cross(clock("09:34:59.5"), -2, 900))  # the closing print (short session)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataQualityWarning)
+        books, report = load(write_lobster(tmp_path, sorted(events, key=lambda e: e[0][0])))
+    np.testing.assert_array_equal(books.volume[0], [0, 40, 0, 3, 7])
+    np.testing.assert_array_equal(books.auction_volume, [[500.0, 900.0]])
+    assert report.opening_cross_shares == 500 and report.closing_cross_shares == 900
+    assert report.other_cross_shares == 70 and report.auction_trade_rows == 5
+    assert report.trades == 3 and report.trade_shares == 50
+    assert report.notes() == [
+        "opening cross: 500 sh excluded from minute 0",
+        "closing cross: 900 sh kept apart",
+        "other crosses (halt/IPO): 70 sh excluded from volume",
+    ]
+
+
+def test_real_sample_days_have_no_cross_prints(shared_data_dir):
+    folder = shared_data_dir / LOBSTER
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataQualityWarning)
+        for name in (GOOG, AMZN):
+            books, report = load_lobster(folder / name.format("orderbook"), return_report=True)
+            # LOBSTER starts writing at 09:30:00.000; these days' crosses fell before it.
+            assert not books.auction_volume.any() and report.auction_trade_rows == 0
+            assert report.notes() == []
+
+
+# ---------------------------------------------------------------- data that parses but is wrong
+@pytest.fixture(scope="module")
+def goog_head(shared_data_dir):
+    """The first 20,000 lines of the GOOG message and order-book files."""
+    folder = shared_data_dir / LOBSTER
+    out = []
+    for kind in ("message", "orderbook"):
+        with gzip.open(folder / GOOG.format(kind), "rt") as fh:
+            out.append([next(fh) for _ in range(20_000)])
+    return out
+
+
+def write_pair(folder, message_lines, orderbook_lines, name="GOOG"):
+    stem = f"{name}_2012-06-21_34200000_57600000_{{}}_10.csv"
+    (folder / stem.format("message")).write_text("".join(message_lines))
+    path = folder / stem.format("orderbook")
+    path.write_text("".join(orderbook_lines))
+    return path
+
+
+@pytest.mark.filterwarnings("ignore::simulator.loaders.DataQualityWarning")
+def test_aligned_real_files_pass_and_shifted_ones_are_refused(tmp_path, goog_head):
+    msg, ob = goog_head
+    books = load_lobster(write_pair(tmp_path, msg, ob), session=("09:30", "10:00"))
+    assert books.n_days == 1
+    # The order-book file loses its first line and repeats its last: row k is book k + 1.
+    shifted = write_pair(tmp_path, msg, [*ob[1:], ob[-1]])
+    with pytest.raises(DataError) as info:
+        load_lobster(shifted, session=("09:30", "10:00"))
+    message = str(info.value)
+    assert message.startswith(
+        "GOOG_2012-06-21_34200000_57600000_orderbook_10.csv does not match "
+        "GOOG_2012-06-21_34200000_57600000_message_10.csv row by row: only "
+    )
+    assert message.endswith(
+        "(expected >= 99%); the order-book rows look shifted by one row (100.0% agree when "
+        "paired one row earlier)"
+    )
+    assert "\n" not in message
+    later = write_pair(tmp_path, msg, [ob[0], *ob[:-1]])
+    with pytest.raises(
+        DataError, match=r"shifted by one row \(100.0% agree when paired one row later\)"
+    ):
+        load_lobster(later, session=("09:30", "10:00"))
+
+
+@pytest.mark.filterwarnings("ignore::simulator.loaders.DataQualityWarning")
+def test_prices_not_scaled_by_10000_are_refused(tmp_path, goog_head):
+    msg, ob = goog_head
+    rows = np.array([[float(v) for v in line.split(",")] for line in ob])
+    prices = rows[:, 0::2]  # ask_px, bid_px columns alternate with sizes
+    rows[:, 0::2] = np.where(np.abs(prices) >= DUMMY, prices, prices / 10_000)
+    text = [",".join(f"{v:.10g}" for v in r) + "\n" for r in rows]
+    msg_rows = [line.split(",") for line in msg]
+    msg_text = [",".join([*f[:4], f"{float(f[4]) / 10_000:.10g}", f[5]]) for f in msg_rows]
+    path = write_pair(tmp_path, msg_text, text)
+    with pytest.raises(DataError) as info:
+        load_lobster(path)
+    assert str(info.value).startswith("GOOG_2012-06-21_34200000_57600000_orderbook_10.csv: ")
+    assert "distinct book prices are off the tick grid" in str(info.value)
+    assert str(info.value).endswith("LOBSTER prices must be dollars x 10,000 (integers)")

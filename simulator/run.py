@@ -38,7 +38,7 @@ from models.errors import InvalidParameterError
 
 from .config.resources import check_resources
 from .config.scenario import safe_name
-from .evaluate import Evaluation, evaluate, parallel_backend
+from .evaluate import Evaluation, evaluate, parallel_backend, plan_test_days
 from .failures import failure_table
 from .outputs import atomic_write_csv, atomic_write_parquet, atomic_write_text
 from .parts import read_manifest, start_parts
@@ -219,6 +219,34 @@ def _profile(evaluation: Evaluation, settings: EvaluationSettings) -> pd.DataFra
     )
 
 
+def market_profile(markets: dict, settings: EvaluationSettings) -> pd.DataFrame:
+    """Expected continuous volume and mean spread per interval over the training window of
+    each market's representative (last) test day: what the strategies planned with.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``regime, interval, expected_volume_shares, mean_spread_usd``.
+    """
+    frames = []
+    for regime, books in markets.items():
+        plan = plan_test_days(books.n_days, settings)
+        _, start, stop = plan[-1]
+        train = books.select_days(slice(start, stop))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "regime": regime,
+                    "interval": np.arange(train.n_intervals),
+                    "expected_volume_shares": train.volume.mean(axis=0),
+                    "mean_spread_usd": train.spread.mean(axis=0),
+                }
+            )
+        )
+    columns = ["regime", "interval", "expected_volume_shares", "mean_spread_usd"]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+
+
 def run_scenario(
     scenario,
     *,
@@ -320,7 +348,7 @@ def _run_into(scenario, out_dir: Path, staging: Staging, parts: Path, quiet: boo
         # Workers start importing while the markets are built or loaded.
         pool.warm_up()
         t0 = time.perf_counter()
-        markets = build_markets(scenario.market, settings.seed)
+        markets, quality = build_markets(scenario.market, settings.seed, with_quality=True)
         timings["market"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         evaluation = evaluate(
@@ -353,6 +381,7 @@ def _run_into(scenario, out_dir: Path, staging: Staging, parts: Path, quiet: boo
     atomic_write_csv(sensitivity, stage / "sensitivity.csv")
     atomic_write_csv(evaluation.allocations, stage / "allocations.csv")
     atomic_write_csv(_profile(evaluation, settings), stage / "profile.csv")
+    atomic_write_csv(market_profile(markets, settings), stage / "market_profile.csv")
     model_files = {}
     for regime, model in evaluation.models.items():
         name = safe_name(regime, default="market")
@@ -381,6 +410,7 @@ def _run_into(scenario, out_dir: Path, staging: Staging, parts: Path, quiet: boo
             "seconds": round(evaluation.fit_seconds, 3),
             "rule": "one fit per training window still to run (a refit block shares one)",
         },
+        "data_quality": quality,
         "fit_diagnostics": {
             regime: getattr(model, "fit_info", None) or {}
             for regime, model in evaluation.models.items()

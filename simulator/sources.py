@@ -13,7 +13,7 @@ from models import BookSnapshots
 from .loaders import load_books
 from .synthetic import calibrate_params, synthesize_market
 
-__all__ = ["build_markets", "market_seed"]
+__all__ = ["build_markets", "market_quality", "market_seed"]
 
 
 def market_seed(seed: int, index: int) -> int:
@@ -26,7 +26,42 @@ def market_seed(seed: int, index: int) -> int:
     return int(child.generate_state(1, dtype=np.uint32)[0])
 
 
-def build_markets(market, seed: int) -> dict[str, BookSnapshots]:
+def market_quality(books: BookSnapshots, report=None) -> dict:
+    """What the data looked like: the loader's fault counts (real data) and, for every
+    market, the repaired snapshots and the auction prints kept apart from the volume.
+
+    Parameters
+    ----------
+    books : BookSnapshots
+    report : simulator.loaders.DataQualityReport, optional
+        The loader's report (real data only).
+
+    Returns
+    -------
+    dict
+        JSON-ready: ``source``, ``days``, ``repaired_snapshots``,
+        ``auction_volume_shares`` (opening and closing crosses summed over the days),
+        ``continuous_volume_shares`` and, with a report, its fields and notes.
+    """
+    auction = np.asarray(getattr(books, "auction_volume", np.zeros((books.n_days, 2))))
+    out = {
+        "source": "synthetic" if report is None else "recorded",
+        "days": int(books.n_days),
+        "repaired_snapshots": int(np.sum(books.repaired)),
+        "continuous_volume_shares": float(books.volume.sum()),
+        "auction_volume_shares": float(auction.sum()),
+        "opening_cross_shares": float(auction[:, 0].sum()),
+        "closing_cross_shares": float(auction[:, 1].sum()),
+    }
+    if report is not None:
+        out.update({k: v for k, v in report.to_dict().items() if k not in out})
+        notes = getattr(report, "notes", None)
+        if callable(notes):
+            out["notes"] = list(notes())
+    return out
+
+
+def build_markets(market, seed: int, *, with_quality: bool = False):
     """Build every market of a scenario's ``market`` section.
 
     Parameters
@@ -35,20 +70,27 @@ def build_markets(market, seed: int) -> dict[str, BookSnapshots]:
         The scenario's market section.
     seed : int
         Root seed of the run.
+    with_quality : bool, default False
+        Also return :func:`market_quality` per market.
 
     Returns
     -------
     dict of str to BookSnapshots
-        One entry per synthetic regime, or one entry for a real-data source.
+        One entry per synthetic regime, or one entry for a real-data source; with
+        ``with_quality`` a pair ``(markets, quality)`` of dicts keyed alike.
     """
+    markets, quality = {}, {}
     if market.source != "synthetic":
-        books = load_books(list(market.path), format=market.source, **market.loader_options())
-        return {books.symbol or market.source: books}
+        books, report = load_books(
+            list(market.path), format=market.source, return_report=True, **market.loader_options()
+        )
+        label = books.symbol or market.source
+        markets[label], quality[label] = books, market_quality(books, report)
+        return (markets, quality) if with_quality else markets
     params = dict(market.params)
     if market.calibrate_from is not None:
         real = load_books(market.calibrate_from, format=market.calibrate_format)
         params["profile"] = calibrate_params(real)
-    markets = {}
     for index, regime in enumerate(market.regimes):
         synthetic = synthesize_market(
             regime,
@@ -59,4 +101,5 @@ def build_markets(market, seed: int) -> dict[str, BookSnapshots]:
             **params,
         )
         markets[regime] = synthetic.books
-    return markets
+        quality[regime] = market_quality(synthetic.books)
+    return (markets, quality) if with_quality else markets

@@ -131,7 +131,7 @@ def test_report_command_rerenders_both_files(results_dir, tmp_path):
 def test_missing_optional_inputs_are_said_not_recorded(results_dir, tmp_path):
     copy = tmp_path / "bare"
     shutil.copytree(results_dir, copy)
-    for name in ("allocations.csv", "profile.csv", "sensitivity.csv"):
+    for name in ("allocations.csv", "profile.csv", "sensitivity.csv", "market_profile.csv"):
         (copy / name).unlink()
     shutil.rmtree(copy / "models")
     run = json.loads((copy / "run.json").read_text())

@@ -398,23 +398,8 @@ _NUMBER = re.compile(r"[-+]?\d[\d,]*(?:\.\d+)?(?:[eE][-+]?\d+)?")
 
 
 def split_warnings(cell) -> list[str]:
-    """The warnings of a summary cell ('; '-separated).
-
-    A fragment that continues the previous warning rather than starting a new one (the
-    summary's "failed on 1 of 5 test days; statistics use the 4 days it has") is joined
-    back to it.
-    """
-    parts = [part.strip() for part in str(cell or "").split(";") if part.strip()]
-    out: list[str] = []
-    for part in parts:
-        if out and part.startswith(_CONTINUATIONS):
-            out[-1] += "; " + part
-        else:
-            out.append(part)
-    return out
-
-
-_CONTINUATIONS = ("statistics use",)
+    """The warnings of a summary cell ('; '-separated; no warning contains one)."""
+    return [part.strip() for part in str(cell or "").split(";") if part.strip()]
 
 
 def collapse_warnings(texts) -> list[str]:

@@ -546,7 +546,7 @@ def _summarize_group(
         n_ok = int(mine["day_index"].nunique())
         if n_ok < n:
             warnings.append(
-                f"failed on {n - n_ok} of {n} test days; statistics use the {n_ok} days it has"
+                f"failed on {n - n_ok} of {n} test days, statistics use the {n_ok} days it has"
             )
         if equal_missing and name != BASELINE:
             warnings.append(

@@ -251,6 +251,24 @@ def test_clean_synthetic_file_both_header_variants(tmp_path, first, zulu, gz):
     )
 
 
+@pytest.mark.parametrize(
+    ("date", "offset_hours"), [("2025-01-15", 5), ("2025-04-03", 4), ("2025-11-03", 5)]
+)
+def test_winter_and_summer_files_use_the_exchange_clock(tmp_path, date, offset_hours):
+    # Eastern time is UTC-5 in winter (EST) and UTC-4 in summer (EDT); 2025-11-03 is the
+    # Monday after the switch back.  The same local minutes must land in the same intervals.
+    rows = [r[:] for r in clean_rows()]
+    for r in rows:
+        local = pd.Timestamp(r[0]).tz_convert("America/New_York").strftime("%H:%M:%S.%f")
+        utc = pd.Timestamp(f"{date} {local}") + pd.Timedelta(hours=offset_hours)
+        r[0] = r[1] = utc.strftime("%Y-%m-%d %H:%M:%S.%f") + "000+00:00"
+    books, report = load(write_mbp(tmp_path / f"{date}.csv", rows))
+    assert str(books.dates[0]) == date
+    np.testing.assert_array_equal(books.volume[0], [0, 40, 0, 0, 7])
+    np.testing.assert_allclose(books.bid_px[0, :, 0], [10.0, 10.0, 10.01, 10.01, 10.0])
+    assert report.rows_outside_session == 0
+
+
 # ---------------------------------------------------------------- faults
 def test_unsorted_timestamps_are_sorted_and_counted(tmp_path):
     rows = clean_rows()

@@ -10,13 +10,14 @@ one order size, each call isolated (:mod:`simulator.isolation`) and every answer
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
-from models import BookSnapshots, fit_impact_model
-from models.errors import InvalidParameterError
+from models import BookSnapshots, fit_impact_model, load_model
+from models.errors import DataError, InvalidParameterError
 from models.frozen import frozen_array
 from strategies import AllocationProblem, Strategy, check_schedule, round_schedule
 
@@ -182,7 +183,10 @@ def prepare_inputs(train: BookSnapshots, settings: EvaluationSettings) -> DayInp
     # says otherwise in model.options.
     options = {"beyond_depth_bps": s.beyond_depth_bps, **s.model_options}
     start = time.perf_counter()
-    model = fit_impact_model(train, s.model_kind, side=s.side, **options)
+    if s.model_path is not None:
+        model = saved_model(s.model_path, train.n_intervals, s.model_kind, s.side)
+    else:
+        model = fit_impact_model(train, s.model_kind, side=s.side, **options)
     fit_seconds = time.perf_counter() - start
     expected_volume = train.volume.mean(axis=0)
     adv = float(train.volume.sum(axis=1).mean())
@@ -201,6 +205,34 @@ def prepare_inputs(train: BookSnapshots, settings: EvaluationSettings) -> DayInp
         fit_seconds=fit_seconds,
         resilience_half_life=_training_resilience(train),
     )
+
+
+def saved_model(path: str, n_intervals: int, kind: str, side: str):
+    """The model saved at ``path``, checked against the market it will plan for.
+
+    Raises
+    ------
+    DataError
+        If the file is missing or not a model, or its intervals, kind or side differ.
+    """
+    model = _load_saved(str(path))
+    checks = (
+        ("intervals", int(model.n_intervals), int(n_intervals)),
+        ("kind", model.kind, kind),
+        ("side", model.side, side),
+    )
+    for what, saved, wanted in checks:
+        if saved != wanted:
+            raise DataError(
+                f"model file {str(path)!r} must match the market; got {what} {saved!r}, the "
+                f"run needs {wanted!r}"
+            )
+    return model
+
+
+@functools.lru_cache(maxsize=4)
+def _load_saved(path: str):
+    return load_model(path)
 
 
 def _training_resilience(train: BookSnapshots) -> float:

@@ -361,6 +361,13 @@ def _plugin_files(entry) -> list[Path]:
     return sorted(files)
 
 
+def _input_files(scenario) -> list[Path]:
+    """Data files and a saved model (``model.from``): their contents decide the results."""
+    files = _data_files(scenario.market)
+    saved = getattr(scenario.model, "from_path", None)
+    return files + ([Path(saved)] if saved is not None else [])
+
+
 def _data_files(market) -> list[Path]:
     files = list(market.path) + list(market.message_path)
     if market.calibrate_from is not None:
@@ -458,7 +465,7 @@ def run_fingerprint(scenario) -> Fingerprint:
         "version": version,
         "code": _code_digest(),
         "plugins": plugins,
-        "data": {str(f): cached_file_digest(f) for f in _data_files(scenario.market)},
+        "data": {str(f): cached_file_digest(f) for f in _input_files(scenario)},
     }
     digest = hashlib.sha256(json.dumps(components, sort_keys=True).encode()).hexdigest()
     return Fingerprint(digest=digest, components=components)

@@ -136,6 +136,10 @@ class EvaluationSettings:
         Direction of every parent order.
     model_kind : {'linear', 'power', 'book'}, default 'linear'
         Impact model fitted on the training days and handed to the strategies.
+    model_path : str, optional
+        A model saved with :meth:`models.BaseImpact.save` used for every test day instead of
+        fitting one (its kind must be ``model_kind``; the training window still gives the
+        volume profile, caps, ADV and volatility).
     model_options : dict, default {}
         Keyword options of :func:`models.fit_impact_model` (``smoothing`` included).
     training_days : int, default 10
@@ -181,6 +185,7 @@ class EvaluationSettings:
     side: str = "buy"
     model_kind: str = "linear"
     model_options: dict[str, Any] = field(default_factory=dict)
+    model_path: str | None = None
     training_days: int = 10
     refit_every: int = 1
     mode: str = "walk_forward"

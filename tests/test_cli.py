@@ -453,3 +453,45 @@ def test_lots_with_adv_relative_sizes_run_and_validate_says_so(tmp_path):
     allocations = pd.read_csv(out / "allocations.csv")
     totals = allocations.groupby(["size_spec", "strategy"])["shares"].sum()
     assert ((totals / 100) % 1 == 0).all()
+
+
+def test_fitted_model_file_runs_in_a_scenario_and_gives_the_same_schedules(
+    shared_data_dir, tmp_path
+):
+    # `run-backtest fit` output used through `model: {from: ...}` plans exactly like the
+    # model the run fits itself (in sample on the FROG day: the same books, the same fit).
+    frog = shared_data_dir / "databento_mbp10" / "FROG_2025-04-03_mbp10.csv.gz"
+    saved = tmp_path / "frog_linear.json"
+    result = invoke("fit", str(frog), "--model", "linear", "--out", str(saved))
+    assert result.exit_code == 0, result.output
+    base = {
+        "name": "frog_from",
+        "market": {"source": "databento", "path": str(frog), "intervals": 390},
+        "model": {"kind": "linear", "training_days": 1},
+        "strategies": ["equal", "exact"],
+        "sizes": {"adv_fraction": [0.02]},
+        "constraints": {"max_participation": 0.5},
+        "evaluation": {"mode": "in_sample", "bootstrap_samples": 200},
+        "output": {"figures": False},
+    }
+    fitted = tmp_path / "fitted.yaml"
+    fitted.write_text(yaml.safe_dump(base))
+    from_file = tmp_path / "from.yaml"
+    from_file.write_text(
+        yaml.safe_dump({**base, "model": {"from": str(saved), "training_days": 1}})
+    )
+    outs = {}
+    for label, path in (("fitted", fitted), ("from", from_file)):
+        out = tmp_path / label
+        result = invoke("run", str(path), "--out", str(out), "--quiet")
+        assert result.exit_code == 0, result.output
+        outs[label] = pd.read_csv(out / "allocations.csv")
+    pd.testing.assert_frame_equal(outs["fitted"], outs["from"])
+    # A model of another length is refused by validate, naming the key and both lengths.
+    short = {**base, "market": {**base["market"], "intervals": 78}}
+    short["model"] = {"from": str(saved), "training_days": 1}
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(short))
+    result = invoke("validate", str(bad))
+    assert result.exit_code == 2
+    assert "model.from has 390 intervals; the market has 78" in result.output

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 from .errors import (
@@ -14,6 +15,7 @@ from .errors import (
     _check_int,
     _check_mapping,
     _check_number,
+    _one_line,
     _unknown_name,
 )
 
@@ -43,6 +45,11 @@ class ModelConfig:
     options : dict, default {}
         Further keyword options of :func:`models.fit_impact_model` (e.g. ``h: half_spread``,
         ``delta: 0.5``); ``kind``, ``side`` and ``smoothing`` are set by other keys.
+    from_path : Path, optional
+        YAML key ``from``: a model saved by ``run-backtest fit`` (or
+        :meth:`models.BaseImpact.save`) used for every test day instead of fitting one.
+        Its kind becomes ``kind``; the training window still gives the volume profile,
+        caps, ADV and volatility.  ``smoothing`` and ``options`` do not apply.
     """
 
     _SECTION: ClassVar[str] = "model"
@@ -52,9 +59,12 @@ class ModelConfig:
     refit_every: int = 1
     smoothing: float = 0.0
     options: dict[str, Any] = field(default_factory=dict)
+    from_path: Path | None = None
 
     def __post_init__(self) -> None:
         m = (self._SECTION,)
+        if self.from_path is not None:
+            self._check_saved_model()
         _check_choice(m + ("kind",), self.kind, MODEL_KINDS)
         days = _check_int(m + ("training_days",), self.training_days, minimum=1)
         object.__setattr__(self, "training_days", days)
@@ -73,6 +83,37 @@ class ModelConfig:
         _check_fit_options(m + ("options",), options)
         object.__setattr__(self, "options", options)
 
+    def _check_saved_model(self) -> None:
+        m = (self._SECTION,)
+        from models.errors import TradeallocError
+        from models.impact_base import load_model
+
+        path = Path(self.from_path)
+        try:
+            model = load_model(path)
+        except TradeallocError as exc:
+            raise ScenarioError(m + ("from",), _one_line(str(exc)), str(path)) from None
+        if self.smoothing or self.options:
+            raise ScenarioError(
+                m + ("from",),
+                "takes the saved model as it is: smoothing and options do not apply",
+                str(path),
+            )
+        object.__setattr__(self, "from_path", path)
+        object.__setattr__(self, "kind", model.kind)
+        object.__setattr__(self, "_intervals", int(model.n_intervals))
+        object.__setattr__(self, "_side", str(model.side))
+
+    @property
+    def saved_intervals(self) -> int | None:
+        """Intervals of the saved model (``from``), or None when the model is fitted."""
+        return getattr(self, "_intervals", None)
+
+    @property
+    def saved_side(self) -> str | None:
+        """Side of the saved model (``from``), or None when the model is fitted."""
+        return getattr(self, "_side", None)
+
     @property
     def fit_options(self) -> dict[str, Any]:
         """Keyword options of :func:`models.fit_impact_model`, ``smoothing`` included."""
@@ -80,13 +121,16 @@ class ModelConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """The section as scenario YAML keys."""
-        return {
+        out = {
             "kind": self.kind,
             "training_days": self.training_days,
             "refit_every": self.refit_every,
             "smoothing": self.smoothing,
             "options": dict(self.options),
         }
+        if self.from_path is not None:
+            out["from"] = str(self.from_path)
+        return out
 
 
 def _check_fit_options(path: PathKey, options: Mapping[str, Any]) -> None:

@@ -71,6 +71,21 @@ def _section_kwargs(data: Mapping[str, Any], key: str, cls) -> dict[str, Any]:
     return section
 
 
+def _parse_model(data: Mapping[str, Any], base: Path) -> ModelConfig:
+    """The ``model`` section; its ``from`` key (a saved model file) is resolved against the
+    scenario's directory."""
+    section = dict(_check_mapping(("model",), data.get("model")))
+    allowed = [f.name for f in dataclasses.fields(ModelConfig) if f.init and f.name != "from_path"]
+    _check_keys(("model",), section, [*allowed, "from"])
+    if "from" in section:
+        value = section.pop("from")
+        if not isinstance(value, str | os.PathLike) or not str(value).strip():
+            raise ScenarioError(("model", "from"), "must be a path to a saved model", value)
+        path = Path(value).expanduser()
+        section["from_path"] = path if path.is_absolute() else (base / path).resolve()
+    return ModelConfig(**section)
+
+
 def parse_scenario(data: Any, *, base_dir: str | os.PathLike = ".") -> Scenario:
     """Validate a parsed scenario mapping and build the :class:`Scenario`.
 
@@ -101,7 +116,7 @@ def parse_scenario(data: Any, *, base_dir: str | os.PathLike = ".") -> Scenario:
         raise ScenarioError(("name",), "is required")
     description = data.get("description")
     market = _parse_market(data.get("market"), base)
-    model = ModelConfig(**_section_kwargs(data, "model", ModelConfig))
+    model = _parse_model(data, base)
     strategies = _parse_strategies(data.get("strategies"), base)
     sizes = _parse_sizes(data.get("sizes"))
     constraints = ConstraintsConfig(**_section_kwargs(data, "constraints", ConstraintsConfig))

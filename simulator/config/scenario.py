@@ -94,6 +94,7 @@ class Scenario:
             raise ScenarioError(("sizes",), "is required (shares or adv_fraction)", self.sizes)
         _check_choice(("side",), self.side, SIDES)
         self._check_strategies()
+        self._check_saved_model()
         self._check_model_kinds()
         self._check_lots()
         self._check_days()
@@ -156,6 +157,25 @@ class Scenario:
                     value,
                 )
 
+    def _check_saved_model(self) -> None:
+        """A saved model (``model.from``) must price this scenario's side and intervals."""
+        md = self.model
+        if md.from_path is None:
+            return
+        if md.saved_side != self.side:
+            raise ScenarioError(
+                ("model", "from"),
+                f"prices {md.saved_side} orders; the scenario's side is {self.side!r}",
+                str(md.from_path),
+            )
+        intervals = self.market.intervals
+        if intervals is not None and md.saved_intervals != intervals:
+            raise ScenarioError(
+                ("model", "from"),
+                f"has {md.saved_intervals} intervals; the market has {intervals}",
+                str(md.from_path),
+            )
+
     def _check_days(self) -> None:
         market, ev = self.market, self.evaluation
         if market.source != "synthetic":
@@ -196,7 +216,8 @@ class Scenario:
             sizes=self.sizes,
             side=self.side,
             model_kind=m.kind,
-            model_options=m.fit_options,
+            model_options={} if m.from_path is not None else m.fit_options,
+            model_path=None if m.from_path is None else str(m.from_path),
             training_days=m.training_days,
             refit_every=m.refit_every,
             mode=e.mode,
@@ -284,7 +305,12 @@ class Scenario:
             f"Scenario {self.name!r}"
             + (f" ({self.description.strip()})" if self.description.strip() else "")
             + f": {self.side} {sizes} on {market}; {md.kind} impact model "
-            f"(smoothing {md.smoothing:g} intervals); {len(self.strategies)} strateg"
+            + (
+                f"loaded from {md.from_path.name} (not refitted)"
+                if md.from_path is not None
+                else f"(smoothing {md.smoothing:g} intervals)"
+            )
+            + f"; {len(self.strategies)} strateg"
             f"{'y' if len(self.strategies) == 1 else 'ies'} ({labels}); {cap}; transient "
             f"half-life {self.simulation.transient_half_life:g} intervals, permanent impact "
             f"{self.simulation.permanent_impact:g} $/share/share, beyond-depth penalty "

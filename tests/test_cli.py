@@ -371,6 +371,7 @@ def test_report_renders_when_one_strategy_always_fails(tmp_path):
     assert "warning" not in result.stderr.lower()
 
 
+@pytest.mark.slow
 def test_interrupted_overwrite_keeps_earlier_results_and_resume_completes(tmp_path, monkeypatch):
     # The package re-exports the function `evaluate`, which shadows the module's name.
     evaluate_module = importlib.import_module("simulator.evaluate")

@@ -278,6 +278,7 @@ def test_case2_a_second_run_is_refused_while_one_holds_the_directory(tmp_path):
     assert set(pd.read_parquet(out / "results.parquet")["day_index"]) == {2, 3, 4, 5}
 
 
+@pytest.mark.slow
 def test_case2_two_real_runs_at_once(tmp_path):
     # Two processes race for one directory: exactly one runs, the other exits 2 at once.
     plugin = tmp_path / "slow.py"
@@ -316,6 +317,7 @@ def test_case2_two_real_runs_at_once(tmp_path):
 # --------------------------------------------------------------------------- case 3
 
 
+@pytest.mark.slow
 def test_case3_file_size_limit_leaves_the_previous_set_whole(tmp_path):
     # Trial: an --overwrite that hit the file-size limit left new results beside the old
     # report and run.json, and said "unexpected OSError ... File too large" without a name.
@@ -373,6 +375,7 @@ main(sys.argv[1:])
 """
 
 
+@pytest.mark.slow
 def test_case3_kill_during_the_swap_is_completed_by_the_next_command(tmp_path):
     # Trial: kill -9 right after results.parquet was replaced: new results beside the old
     # report and run.json.  Now the commit plan is recorded before the first rename, and the

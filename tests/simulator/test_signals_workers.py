@@ -141,6 +141,7 @@ def _private_digest_cache(tmp_path, monkeypatch):
 # --------------------------------------------------------------------------- signals
 
 
+@pytest.mark.slow
 def test_sigterm_is_handled_like_ctrl_c(tmp_path):
     proc, out, log = slow_run(tmp_path)
     workers = {int(pid) for pid in log.read_text().split()} - {proc.pid}
@@ -160,6 +161,7 @@ def test_sigterm_is_handled_like_ctrl_c(tmp_path):
     assert not (out / "results.csv").exists()
 
 
+@pytest.mark.slow
 def test_workers_of_a_killed_run_exit_and_resume_completes(tmp_path):
     proc, out, log = slow_run(tmp_path, days=8, delay_s=0.4)
     workers = {int(pid) for pid in log.read_text().split()} - {proc.pid}
@@ -181,6 +183,7 @@ def test_workers_of_a_killed_run_exit_and_resume_completes(tmp_path):
     assert pd.read_parquet(out / "results.parquet")["day_index"].nunique() == 6
 
 
+@pytest.mark.slow
 def test_loky_pool_is_shut_down_after_a_run(tmp_path):
     from joblib.externals.loky import reusable_executor
 

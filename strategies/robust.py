@@ -103,7 +103,7 @@ from typing import ClassVar
 
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
-from scipy.special import gammaincinv
+from scipy.special import fdtri, gammaincinv
 
 from models import LinearImpact, PowerLawImpact
 from models.errors import InvalidParameterError
@@ -211,9 +211,52 @@ def day_deviations(values: np.ndarray) -> np.ndarray:
     return e
 
 
-def _chi2_quantile_ratio(confidence: float, k: float) -> float:
-    """The ``confidence`` quantile of chi^2_k / k (k may be fractional)."""
-    return float(2.0 * gammaincinv(0.5 * k, confidence) / k)
+def effective_dims(noise: np.ndarray, noise_dof: float | None = None) -> float:
+    """Effective number k = tr(C)^2 / tr(C^2) of independent directions of a noise.
+
+    Parameters
+    ----------
+    noise : ndarray (M, N)
+        Noise factor E, C = E'E.
+    noise_dof : float or None
+        Degrees of freedom m of C when it is a sample covariance (days - 1); None when C
+        is known.  The plug-in ratio is then biased low (tr(S^2) carries sampling noise):
+        tr(C^2) and tr(C)^2 are replaced by their unbiased estimates under normality,
+        (tr(S^2) - tr(S)^2 / m) / (1 + 1/m - 2/m^2) and tr(S)^2 - 2 tr(C^2) / m
+        (Srivastava 2005).
+
+    Returns
+    -------
+    float
+        k in [1, N], or 0 when the noise is 0.
+    """
+    v = np.einsum("mn,mn->n", noise, noise)
+    trace = float(v.sum())
+    if not trace > 0:
+        return 0.0
+    gram = noise @ noise.T
+    a = trace * trace
+    b = float(np.einsum("ij,ij->", gram, gram))
+    if noise_dof is not None and noise_dof > 2:
+        m = float(noise_dof)
+        b_hat = (b - a / m) / (1.0 + 1.0 / m - 2.0 / (m * m))
+        a_hat = a - 2.0 * b_hat / m
+        k = a_hat / b_hat if b_hat > 0 and a_hat > 0 else float(noise.shape[1])
+    else:
+        k = a / b
+    return float(min(max(k, 1.0), noise.shape[1]))
+
+
+def noise_quantile(confidence: float, k: float, noise_dof: float | None = None) -> float:
+    """The ``confidence`` quantile of the ratio (pure-noise mean square) / (its expectation).
+
+    chi^2_k / k when the noise covariance is known (``noise_dof`` None); F(k, m k) when it
+    is estimated from m = ``noise_dof`` degrees of freedom (the denominator's own
+    chi^2_{m k} / (m k) spread, Satterthwaite 1946).
+    """
+    if noise_dof is None:
+        return float(2.0 * gammaincinv(0.5 * k, confidence) / k)
+    return float(fdtri(k, k * float(noise_dof), confidence))
 
 
 def _smooth(values: np.ndarray, bandwidth: float) -> np.ndarray:
@@ -223,7 +266,11 @@ def _smooth(values: np.ndarray, bandwidth: float) -> np.ndarray:
 
 
 def shrink_profile(
-    estimate: np.ndarray, noise: np.ndarray, bandwidth: float, confidence: float = 0.975
+    estimate: np.ndarray,
+    noise: np.ndarray,
+    bandwidth: float,
+    confidence: float = 0.975,
+    noise_dof: float | None = None,
 ) -> ProfileShrinkage:
     """Two-scale positive-part empirical-Bayes shrinkage of a profile toward its level.
 
@@ -240,6 +287,9 @@ def shrink_profile(
     confidence : float, default 0.975
         Level of the lower confidence bound of each scale's pattern variance, in (0, 1)
         (module docstring).
+    noise_dof : float or None, default None
+        Degrees of freedom of the noise covariance when it is estimated (days - 1 for
+        :func:`day_deviations`); None when it is known (standard errors).
 
     Returns
     -------
@@ -259,13 +309,10 @@ def shrink_profile(
     for scale in _SCALES:
         c, ec = parts[scale]
         v = np.einsum("mn,mn->n", ec, ec)
-        trace = float(v.sum())
-        gram = ec @ ec.T
-        trace_sq = float(np.einsum("ij,ij->", gram, gram))
-        k = trace * trace / trace_sq if trace_sq > 0 else 0.0
+        k = effective_dims(ec, noise_dof)
         if k > 0:
-            bound = float(np.mean(c * c)) - float(np.mean(v)) * _chi2_quantile_ratio(confidence, k)
-            tau2 = max(0.0, bound)
+            q = noise_quantile(confidence, k, noise_dof)
+            tau2 = max(0.0, float(np.mean(c * c)) - float(np.mean(v)) * q)
         else:  # no measurable noise: the component is what it is
             tau2 = math.inf if np.any(c != 0) else 0.0
         if math.isinf(tau2):
@@ -402,14 +449,16 @@ class RobustStrategy(OptimizingStrategy):
             noise_theta = day_deviations(per_theta)
             noise_h = day_deviations(np.asarray(ev.per_day["h"], dtype=float))
             sources = {slope_name: "per_day", "h": "per_day"}
+            dof = float(ev.n_days - 1)
         else:
+            dof = None
             se = _model_stderr(problem, slope_name)
             se_theta = None if se is None else se / np.asarray(getattr(model, slope_name))
             noise_theta, sources[slope_name] = _independent(se_theta, theta)
             noise_h, sources["h"] = _independent(_model_stderr(problem, "h"), h)
         bandwidth = self.smoothing_fraction * n
-        s_theta = shrink_profile(theta, noise_theta, bandwidth, self.confidence)
-        s_h = shrink_profile(h, noise_h, bandwidth, self.confidence)
+        s_theta = shrink_profile(theta, noise_theta, bandwidth, self.confidence, dof)
+        s_h = shrink_profile(h, noise_h, bandwidth, self.confidence, dof)
         slope = np.exp(s_theta.values - shift)
         h_new = np.maximum(s_h.values, 0.0)
         if kind == "linear":

@@ -114,8 +114,6 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
-from scipy.ndimage import gaussian_filter1d
-from scipy.special import fdtri, gammaincinv
 
 from models import LinearImpact, PowerLawImpact
 from models.errors import InvalidParameterError
@@ -266,14 +264,21 @@ def noise_quantile(confidence: float, k: float, noise_dof: float | None = None) 
     is estimated from m = ``noise_dof`` degrees of freedom (the denominator's own
     chi^2_{m k} / (m k) spread, Satterthwaite 1946).
     """
+    from scipy.special import fdtri, gammaincinv  # imported on first use, as scipy.ndimage
+
     if noise_dof is None:
         return float(2.0 * gammaincinv(0.5 * k, confidence) / k)
     return float(fdtri(k, k * float(noise_dof), confidence))
 
 
 def _smooth(values: np.ndarray, bandwidth: float) -> np.ndarray:
+    """Gaussian kernel smooth along the last axis (edges repeated), or the mean for 0."""
     if bandwidth <= 0:
         return np.broadcast_to(values.mean(axis=-1, keepdims=True), values.shape)
+    # Imported here: scipy.ndimage and scipy.special cost about 110 ms to import, and
+    # `import strategies` should not pay it for a strategy that may never run.
+    from scipy.ndimage import gaussian_filter1d
+
     return gaussian_filter1d(values, bandwidth, axis=-1, mode="nearest", truncate=4.0)
 
 
@@ -309,8 +314,8 @@ def shrink_profile(
     """
     p = np.asarray(estimate, dtype=float)
     e = np.asarray(noise, dtype=float)
-    smooth_p = _smooth(p, bandwidth)
-    smooth_e = _smooth(e, bandwidth)
+    smoothed = _smooth(np.vstack([p[None, :], e]), bandwidth)  # one pass for both
+    smooth_p, smooth_e = smoothed[0], smoothed[1:]
     level = float(smooth_p.mean())
     parts = {
         "smooth": (smooth_p - level, smooth_e - smooth_e.mean(axis=-1, keepdims=True)),

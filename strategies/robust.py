@@ -70,7 +70,7 @@ evidence.
 Without evidence
 ----------------
 When the problem carries no usable :class:`TrainingEvidence` (None, or fewer than 3
-training days), the noise is taken as independent across intervals with the
+training days - in-sample mode fits on the test day alone), the noise is taken as independent across intervals with the
 per-interval standard errors of the model's diagnostics (``stderr_<parameter>``, from
 :func:`models.fit_impact_model`); where those are missing (a hand-built model, or ``h`` in
 the default ``'half_spread'`` mode, which is not estimated by least squares) from the
@@ -141,6 +141,7 @@ NOISE_SOURCES = ("per_day", "stderr", "differences")
 """Where the noise of a parameter profile came from (see the module docstring)."""
 
 _SCALES = ("smooth", "rough")
+_COST_RTOL = 1e-12  # relative excess over equal's model cost treated as rounding
 
 
 @dataclass(frozen=True, eq=False)
@@ -505,7 +506,9 @@ class RobustStrategy(OptimizingStrategy):
         equal = project_capped_simplex(np.full(n, s / n), s, problem.lower, problem.upper)[0]
         fx, fe = problem.objective(x), problem.objective(equal)
         note = ""
-        if fx > fe:
+        # A flattened model's optimum is equal's split to rounding: only a real excess (not
+        # the last ulps of two sums) calls for the segment search.
+        if fx > fe * (1.0 + _COST_RTOL):
             x, t = _best_on_segment(problem, equal, x, fe)
             note = f"; moved to {t:.3f} of the way from equal (costlier than equal under the model)"
         return self._remember(

@@ -70,16 +70,17 @@ evidence.
 Without evidence
 ----------------
 When the problem carries no usable :class:`TrainingEvidence` (None, or fewer than 3
-training days - in-sample mode fits on the test day alone), the noise is taken as independent across intervals with the
-per-interval standard errors of the model's diagnostics (``stderr_<parameter>``, from
-:func:`models.fit_impact_model`); where those are missing (a hand-built model, or ``h`` in
-the default ``'half_spread'`` mode, which is not estimated by least squares) from the
-differences of neighbouring intervals, ``var = mean((p_{t+1} - p_t)^2) / 2`` (Rice 1984),
-which is right for a smooth pattern plus independent noise.  Both understate noise that is
-correlated across neighbouring intervals (a stressed spell), so without evidence the
-schedule is closer to ``exact`` (markov, power model, 40 test days, 2 / 8 / 20% of ADV:
-+0.14 / -0.09 / -0.37 bps against exact's +0.08 / -0.19 / -0.52 and 0.00 with evidence);
-it is still a sensible, feasible schedule, never worse than equal under the model.
+training days - in-sample mode fits on the test day alone), the noise is taken as
+independent across intervals with the per-interval standard errors of the model's
+diagnostics (``stderr_<parameter>``, from :func:`models.fit_impact_model`); where those are
+missing (a hand-built model, or ``h`` in the default ``'half_spread'`` mode, which is not
+estimated by least squares) from the differences of neighbouring intervals, ``var =
+mean((p_{t+1} - p_t)^2) / 2`` (Rice 1984), which is right for a smooth pattern plus
+independent noise. Both understate noise that is correlated across neighbouring intervals
+(a stressed spell), so without evidence the schedule is closer to ``exact`` (markov, power
+model, 40 test days, 2 / 8 / 20% of ADV: +0.14 / -0.09 / -0.37 bps against exact's +0.08 /
+-0.19 / -0.52 and 0.00 with evidence); it is still a sensible, feasible schedule, never
+worse than equal under the model.
 ``SolveResult.message`` names the noise source used.
 
 References
@@ -130,6 +131,8 @@ __all__ = [
     "ProfileShrinkage",
     "shrink_profile",
     "day_deviations",
+    "effective_dims",
+    "noise_quantile",
     "NOISE_SOURCES",
     "MIN_EVIDENCE_DAYS",
 ]
@@ -448,6 +451,11 @@ class RobustStrategy(OptimizingStrategy):
         Returns
         -------
         ShrunkModel
+
+        Raises
+        ------
+        InvalidParameterError
+            If the model is not linear or power-law (the message names the kind).
         """
         problem = self._check(problem)
         model = problem.model
@@ -495,7 +503,13 @@ class RobustStrategy(OptimizingStrategy):
         -------
         SolveResult
             ``message`` names the noise source of each parameter and the share of each
-            component kept; ``objective`` is under the problem's (unshrunk) model.
+            component kept; ``objective`` is under the problem's (unshrunk) model.  Always
+            ``success``: the solve is exact on a valid problem.
+
+        Raises
+        ------
+        InvalidParameterError
+            If the model is not linear or power-law.
         """
         problem = self._check(problem)
         t0 = time.perf_counter()

@@ -1,6 +1,7 @@
 """Planning one test day: everything decided before the open, from the training window only.
 
-:func:`prepare_inputs` fits the impact model and derives the caps, the volume profile, the
+:func:`prepare_inputs` fits the impact model (with each training day's own parameters, the
+training evidence of robust planning) and derives the caps, the volume profile, the
 volatility and the average daily volume from the training days; it never sees the test day,
 so no plan can depend on it.  :func:`plan_size` then asks every strategy for a schedule of
 one order size, each call isolated (:mod:`simulator.isolation`) and every answer checked
@@ -16,10 +17,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models import BookSnapshots, fit_impact_model, load_model
+from models import BookSnapshots, fit_impact_model, fit_per_day, load_model
 from models.errors import DataError, InvalidParameterError
 from models.frozen import frozen_array
-from strategies import AllocationProblem, Strategy, check_schedule, round_schedule
+from strategies import (
+    AllocationProblem,
+    Strategy,
+    TrainingEvidence,
+    check_schedule,
+    round_schedule,
+)
 
 from .isolation import StrategyFailure, call_isolated
 from .settings import EvaluationSettings
@@ -55,10 +62,14 @@ class DayInputs:
     train_start, train_end : numpy.datetime64
         First and last date of the training window.
     fit_seconds : float
-        Wall time of the model fit, seconds.
+        Wall time of the model fit (the per-day fits of the evidence included), seconds.
     resilience_half_life : float
         Median of the training days' estimated book-recovery half-lives, intervals (NaN when
         the books carry none, e.g. synthetic days); used by ``half_life: fit``.
+    evidence : TrainingEvidence or None
+        Each training day's own parameters and the pooled fit's standard errors
+        (:class:`strategies.evidence.TrainingEvidence`), for strategies that guard against
+        the fit's noise (``robust``); None for ``book`` models and saved models.
     """
 
     model: object
@@ -72,6 +83,7 @@ class DayInputs:
     train_end: np.datetime64
     fit_seconds: float = 0.0
     resilience_half_life: float = np.nan
+    evidence: TrainingEvidence | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -177,14 +189,23 @@ def prepare_inputs(train: BookSnapshots, settings: EvaluationSettings) -> DayInp
     -----
     The evaluator calls this once per training window (a refit block shares one), whatever
     the number of workers or the backend, and ships the small result with each test day.
+    For ``linear`` and ``power`` models the fit is :func:`models.fit_per_day`: the pooled
+    model is the one :func:`models.fit_impact_model` returns, and the same pass gives every
+    training day's own parameters, shipped as the problem's ``evidence`` (2 x D x N float32
+    values, 62 kB for 20 days of 390 intervals).
     """
     s = settings
     # The planner's model and the market share one beyond-depth rule unless the scenario
     # says otherwise in model.options.
     options = {"beyond_depth_bps": s.beyond_depth_bps, **s.model_options}
     start = time.perf_counter()
+    evidence = None
     if s.model_path is not None:
         model = saved_model(s.model_path, train.n_intervals, s.model_kind, s.side)
+    elif s.model_kind in ("linear", "power"):
+        per_day = fit_per_day(train, s.model_kind, side=s.side, **options)
+        model = per_day.pooled
+        evidence = TrainingEvidence.from_per_day_fit(per_day)
     else:
         model = fit_impact_model(train, s.model_kind, side=s.side, **options)
     fit_seconds = time.perf_counter() - start
@@ -204,6 +225,7 @@ def prepare_inputs(train: BookSnapshots, settings: EvaluationSettings) -> DayInp
         train_end=train.dates[-1],
         fit_seconds=fit_seconds,
         resilience_half_life=_training_resilience(train),
+        evidence=evidence,
     )
 
 
@@ -250,7 +272,8 @@ def _one_line(exc: BaseException) -> str:
 def build_problem(
     inputs: DayInputs, size_shares: float, settings: EvaluationSettings
 ) -> AllocationProblem:
-    """The allocation problem of one order size (raises when the size is infeasible)."""
+    """The allocation problem of one order size (raises when the size is infeasible); it
+    carries the window's training evidence."""
     return AllocationProblem(
         model=inputs.model,
         total_shares=size_shares,
@@ -259,6 +282,7 @@ def build_problem(
         side=settings.side,
         volume_profile=inputs.expected_volume,
         price_volatility=inputs.volatility,
+        evidence=inputs.evidence,
     )
 
 

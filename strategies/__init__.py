@@ -7,6 +7,7 @@ from .almgren_chriss import (
 )
 from .base import OptimizingStrategy, SolverError, SolveResult, Strategy
 from .builtin import AnalyticalStrategy, EqualStrategy, ExactStrategy, VwapStrategy
+from .evidence import TrainingEvidence
 from .exact import (
     project_capped_simplex,
     solve_exact,
@@ -18,6 +19,7 @@ from .exact import (
 from .numerical import LinearOptimalStrategy, NonlinearOptimalStrategy, solve_cvxpy, solve_slsqp
 from .problem import AllocationProblem
 from .registry import available_strategies, get_strategy, register
+from .robust import RobustStrategy, ShrunkModel
 from .rounding import round_schedule
 from .transient import (
     TransientOptimalStrategy,
@@ -38,10 +40,13 @@ __all__ = [
     "LinearOptimalStrategy",
     "NonlinearOptimalStrategy",
     "OptimizingStrategy",
+    "RobustStrategy",
     "ScheduleError",
+    "ShrunkModel",
     "SolveResult",
     "SolverError",
     "Strategy",
+    "TrainingEvidence",
     "TransientOptimalStrategy",
     "VwapStrategy",
     "almgren_chriss_trajectory",

@@ -10,6 +10,8 @@ import numpy as np
 from models.errors import InfeasibleProblemError, InvalidParameterError, InvalidTypeError
 from models.frozen import frozen_array
 
+from .evidence import TrainingEvidence
+
 __all__ = ["AllocationProblem", "as_bounds"]
 
 _SIDES = ("buy", "sell")
@@ -104,6 +106,11 @@ class AllocationProblem:
     price_volatility : None or array_like of shape (N,), default None
         Expected standard deviation of the mid-price change over each interval, dollars per
         share (finite, >= 0), used by risk-averse strategies such as ``almgren-chriss``.
+    evidence : None or TrainingEvidence, default None
+        What the training window says about the uncertainty of ``model`` (each training
+        day's own parameters, the pooled fit's standard errors), used by ``robust``; the
+        evaluator fills it in (:func:`simulator.plan.prepare_inputs`).  Strategies that do
+        not use it ignore it.
 
     Raises
     ------
@@ -122,6 +129,7 @@ class AllocationProblem:
     side: str | None = None
     volume_profile: np.ndarray | None = field(default=None)
     price_volatility: np.ndarray | None = field(default=None)
+    evidence: TrainingEvidence | None = field(default=None)
 
     def __post_init__(self) -> None:
         model = self.model
@@ -163,6 +171,21 @@ class AllocationProblem:
             raise InvalidParameterError(
                 f"side must match the model's side {model_side!r}; got {side!r}"
             )
+        if self.evidence is not None:
+            if not isinstance(self.evidence, TrainingEvidence):
+                raise InvalidTypeError(
+                    f"evidence must be a TrainingEvidence or None; got "
+                    f"{type(self.evidence).__name__}"
+                )
+            if self.evidence.n_intervals != n:
+                raise InvalidParameterError(
+                    f"evidence must have the model's {n} intervals; got {self.evidence.n_intervals}"
+                )
+            if self.evidence.kind != model.kind:
+                raise InvalidParameterError(
+                    f"evidence must belong to the model's kind {model.kind!r}; got "
+                    f"{self.evidence.kind!r}"
+                )
         profile = _profile(self.volume_profile, n, "volume_profile")
         volatility = _profile(self.price_volatility, n, "price_volatility")
         lo_sum = float(lower.sum())

@@ -152,7 +152,7 @@ def test_regimes_and_sensitivity_contents():
     assert sens.sizes.shares == (50000.0, 75000.0, 100000.0, 150000.0, 200000.0)
     large = load_scenario(SCENARIO_DIR / "large.yaml")
     assert large.test_day_count == 250
-    assert len(large.sizes.values) == 10 and len(large.strategies) == 6
+    assert len(large.sizes.values) == 10 and len(large.strategies) == 7
 
 
 # --------------------------------------------------------------------------- round trips

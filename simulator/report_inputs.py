@@ -155,15 +155,26 @@ class ReportInputs:
         return not bool(flagged.any())
 
     def oracle_status(self, regime: str) -> str:
-        """'oracle certified ...', 'static-book oracle ...' or 'no oracle'."""
+        """How the oracle of ``regime`` was found, with its distance to a lower bound."""
         certified = self.oracle_certified(regime)
         if certified is None:
             return "no oracle in this run"
-        if certified:
-            return "oracle certified (hindsight optimum of this market)"
+        if not certified:
+            return (
+                "oracle not certified (static-book oracle, not optimal under transient impact; "
+                "captured saving not computed)"
+            )
+        rows = self.results[
+            (self.results["regime"].astype(str) == str(regime))
+            & (self.results["strategy"] == ORACLE)
+        ]
+        gap = rows["oracle_gap_bps"] if "oracle_gap_bps" in rows else pd.Series(dtype=float)
+        gap = gap.dropna()
+        if gap.empty or float(gap.max()) <= 1e-6:
+            return "oracle: exact hindsight optimum of this market"
         return (
-            "oracle not certified (static-book oracle, not optimal under transient impact; "
-            "captured saving not computed)"
+            "oracle: cheapest schedule found for this market (never more expensive than any "
+            f"strategy's; on average {float(gap.mean()):.2g} bps above a lower bound)"
         )
 
 

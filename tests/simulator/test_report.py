@@ -593,8 +593,16 @@ def test_findings_of_the_run_state_model_and_market(results_dir):
         assert f"### {regime}" in head
     assert head.count("Numbers produced by: linear model fitted walk-forward") == 2
     assert "transient half-life 0 intervals, permanent impact 0 $/share" in head
-    assert "oracle certified" in head
+    assert "oracle: exact hindsight optimum of this market" in head
     assert "analytical and exact gave identical results on every day" in head
+
+
+def test_an_oracle_found_by_search_states_its_gap(inputs):
+    res = inputs.results.copy()
+    res.loc[res["strategy"] == "oracle", "oracle_gap_bps"] = 0.5
+    patched = type(inputs)(**{**vars(inputs), "results": res})
+    assert "cheapest schedule found for this market" in patched.context("calm")
+    assert "0.5 bps above a lower bound" in patched.context("calm")
 
 
 def test_static_book_oracle_is_reported_not_certified(inputs):

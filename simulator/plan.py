@@ -4,7 +4,8 @@
 volatility and the average daily volume from the training days; it never sees the test day,
 so no plan can depend on it.  :func:`plan_size` then asks every strategy for a schedule of
 one order size, each call isolated (:mod:`simulator.isolation`) and every answer checked
-(:func:`strategies.check_schedule`) before it may be realised.
+(:func:`strategies.check_schedule`) before it may be realised; for an adaptive policy the
+answer is its plan at the open, and the policy is kept to be executed by stepping.
 """
 
 from __future__ import annotations
@@ -18,7 +19,14 @@ import numpy as np
 from models import BookSnapshots, fit_impact_model
 from models.errors import InvalidParameterError
 from models.frozen import frozen_array
-from strategies import AllocationProblem, Strategy, check_schedule, round_schedule
+from strategies import (
+    AdaptivePolicy,
+    AllocationProblem,
+    Strategy,
+    check_schedule,
+    is_adaptive,
+    round_schedule,
+)
 
 from .isolation import StrategyFailure, call_isolated
 from .settings import EvaluationSettings
@@ -92,6 +100,9 @@ class Planned:
     predicted_usd : float
         The cost the strategy's own planning model predicts for its schedule
         (:meth:`strategies.Strategy.predicted_cost`), dollars; NaN when it failed.
+    policy : strategies.AdaptivePolicy or None
+        For an adaptive policy, the policy itself (placeholders resolved), to be executed by
+        stepping; ``schedule`` is then its plan at the open.  None for a static strategy.
     """
 
     label: str
@@ -100,6 +111,7 @@ class Planned:
     solve_ms: float
     error: str = ""
     predicted_usd: float = np.nan
+    policy: AdaptivePolicy | None = None
 
     @property
     def ok(self) -> bool:
@@ -293,7 +305,8 @@ def _plan_one(
     except (StrategyFailure, TypeError, ValueError) as exc:
         message = f"strategy {label!r}: predicted_cost failed: {_one_line(exc)}"
         return Planned(label, name, None, np.nan, message)
-    return Planned(label, name, x, ms, predicted_usd=predicted)
+    policy = strategy if is_adaptive(strategy) else None
+    return Planned(label, name, x, ms, predicted_usd=predicted, policy=policy)
 
 
 def plan_size(

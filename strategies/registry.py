@@ -29,6 +29,7 @@ _BUILTIN_MODULES = (
     "strategies.numerical",
     "strategies.almgren_chriss",
     "strategies.transient",
+    "strategies.adaptive",
 )
 
 

@@ -116,8 +116,10 @@ class SignalStats(NamedTuple):
         )
 
     def level(self, prior_weight: float) -> float:
-        """Day level mu: the mean shrunk toward 0 with ``prior_weight`` observations."""
-        return self.total / (self.count + prior_weight)
+        """Day level mu: the mean shrunk toward 0 with ``prior_weight`` observations (0
+        without either)."""
+        weight = self.count + prior_weight
+        return self.total / weight if weight > 0 else 0.0
 
     def persistence(self, mu: float, prior: float, prior_weight: float) -> float:
         """Lag-1 autocorrelation around ``mu``, shrunk toward ``prior``, in [0, 0.999]."""
@@ -129,8 +131,8 @@ class SignalStats(NamedTuple):
         leading = self.total - self.first  # y_1 .. y_(n-1)
         cov = self.cross - mu * (lagged + leading) + (n - 1) * mu * mu
         var = self.squares - 2.0 * mu * self.total + n * mu * mu
-        if not var > 0:
-            return prior
+        if not var > 1e-12 * self.squares:
+            return prior  # a constant series (to rounding) says nothing about persistence
         rho = cov / var
         w = n - 1
         return min(max((w * rho + prior_weight * prior) / (w + prior_weight), 0.0), 0.999)

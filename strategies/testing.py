@@ -260,6 +260,15 @@ def synthetic_snapshots(problem: AllocationProblem, seed: int = 0) -> list[Inter
     return out
 
 
+def _pickled_state(state, t: int) -> bytes:
+    try:
+        return pickle.dumps(state)
+    except Exception as exc:  # noqa: BLE001 - any pickling failure is the finding
+        raise AssertionError(
+            f"the state must pickle; got {type(exc).__name__}: {exc} at interval {t}"
+        ) from None
+
+
 def run_policy(policy, problem: AllocationProblem, snapshots=None, *, resume_at=None):
     """Step ``policy`` through a day as the evaluator does, without a market.
 
@@ -297,13 +306,13 @@ def run_policy(policy, problem: AllocationProblem, snapshots=None, *, resume_at=
     executed = np.zeros(n)
     for t in range(n):
         if resume_at is not None and t == resume_at:
-            state = pickle.loads(pickle.dumps(state))
+            state = pickle.loads(_pickled_state(state, t))
         obs = Observation(
             t, n, snapshots[t], remaining, problem.total_shares - remaining, spent, last_x, last_c
         )
-        before = pickle.dumps(state)
+        before = _pickled_state(state, t)
         out = policy.decide(state, obs)
-        if pickle.dumps(state) != before:
+        if _pickled_state(state, t) != before:
             raise AssertionError(f"decide mutated the state passed to it at interval {t}")
         if not (isinstance(out, tuple) and len(out) == 2):
             raise AssertionError(f"decide must return (shares, state); got {out!r} at {t}")
@@ -338,8 +347,11 @@ def check_policy_decides_finite(policy, problems) -> None:
 def check_policy_deterministic(policy, problems) -> None:
     """Two runs, and a run of a copy, decide identically."""
     for p in problems:
-        a, _ = run_policy(policy, p)
-        b, _ = run_policy(copy.deepcopy(policy), p)
+        try:
+            a, _ = run_policy(policy, p)
+            b, _ = run_policy(copy.deepcopy(policy), p)
+        except AssertionError as exc:
+            _fail("check_policy_deterministic", policy, p, str(exc))
         if not np.array_equal(a, b):
             _fail("check_policy_deterministic", policy, p, "decisions differ between runs")
 
@@ -347,8 +359,11 @@ def check_policy_deterministic(policy, problems) -> None:
 def check_policy_state_picklable(policy, problems) -> None:
     """A state pickled mid-day and restored decides the rest of the day identically."""
     for p in problems:
-        a, _ = run_policy(policy, p)
-        b, _ = run_policy(policy, p, resume_at=p.n_intervals // 2)
+        try:
+            a, _ = run_policy(policy, p)
+            b, _ = run_policy(policy, p, resume_at=p.n_intervals // 2)
+        except AssertionError as exc:
+            _fail("check_policy_state_picklable", policy, p, str(exc))
         if not np.array_equal(a, b):
             _fail("check_policy_state_picklable", policy, p, "restored state decides differently")
 

@@ -26,11 +26,13 @@ decision returns past the budget.
 
 from __future__ import annotations
 
+import math
 import signal
 import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from signal import ITIMER_REAL, setitimer
+from time import perf_counter
 
 import numpy as np
 
@@ -168,51 +170,83 @@ class _Alarm(BaseException):
 
 
 class _Budget:
-    """Per-order wall-clock budgets; interrupts a decision in the main thread."""
+    """Per-order wall-clock budgets of the decisions, with a timer that interrupts them.
+
+    In the main thread one POSIX interval timer is armed per interval (not per decision:
+    arming costs more than a decision), for the smallest budget left among the orders
+    still deciding.  When it fires inside order i's call: if i has used up its budget, i
+    fails; otherwise the interval's time went to other orders, so i gets a timer for what
+    it has left and its (pure) decision is made again.  A firing between calls is ignored
+    and the timer re-armed at the next call.  Elsewhere (threads) nothing interrupts a
+    call, and an order fails once a call returns past its budget.
+    """
 
     def __init__(self, timeout_s: float | None, n_orders: int) -> None:
         self.timeout_s = timeout_s
-        self.limit = np.inf if timeout_s is None else float(timeout_s)
-        self.spent = np.zeros(n_orders)
+        self.limit = math.inf if timeout_s is None else float(timeout_s)
+        self.spent = [0.0] * n_orders  # seconds, plain floats (updated every decision)
         self.use_alarm = (
             timeout_s is not None
             and hasattr(signal, "setitimer")
             and threading.current_thread() is threading.main_thread()
             and signal.getsignal(signal.SIGALRM) in (signal.SIG_DFL, signal.SIG_IGN, None)
         )
+        self._inside = False
+        self._expired = False
         self._previous = None
 
     def __enter__(self):
         if self.use_alarm:
 
             def on_alarm(signum, frame):
-                raise _Alarm
+                if self._inside:
+                    raise _Alarm
+                self._expired = True
 
             self._previous = signal.signal(signal.SIGALRM, on_alarm)
         return self
 
     def __exit__(self, *exc) -> None:
         if self.use_alarm:
-            signal.setitimer(signal.ITIMER_REAL, 0.0)
+            setitimer(ITIMER_REAL, 0.0)
             signal.signal(signal.SIGALRM, self._previous)
+
+    def arm(self, orders) -> None:
+        """Arm the timer for the smallest budget left among ``orders`` (indices)."""
+        if self.use_alarm and orders:
+            left = min(self.limit - self.spent[i] for i in orders)
+            self._expired = False
+            setitimer(ITIMER_REAL, max(left, 1e-6))
+
+    def disarm(self) -> None:
+        """Stop the timer (end of an interval)."""
+        if self.use_alarm:
+            setitimer(ITIMER_REAL, 0.0)
 
     def call(self, i: int, fn, *args):
         """``fn(*args)`` charged to order i; raises _Alarm when its budget runs out."""
-        start = time.perf_counter()
-        try:
-            if self.use_alarm:
-                signal.setitimer(signal.ITIMER_REAL, max(self.limit - self.spent[i], 1e-6))
-                try:
-                    out = fn(*args)
-                finally:
-                    signal.setitimer(signal.ITIMER_REAL, 0.0)
-            else:
+        spent = self.spent
+        while True:
+            if self._expired:
+                self._expired = False
+                setitimer(ITIMER_REAL, max(self.limit - spent[i], 1e-6))
+            start = perf_counter()
+            self._inside = True
+            try:
                 out = fn(*args)
-        finally:
-            self.spent[i] += time.perf_counter() - start
-        if self.spent[i] > self.limit:
-            raise _Alarm
-        return out
+            except _Alarm:
+                self._inside = False
+                spent[i] += perf_counter() - start
+                if spent[i] >= self.limit:
+                    raise
+                setitimer(ITIMER_REAL, max(self.limit - spent[i], 1e-6))
+                continue
+            finally:
+                self._inside = False
+            spent[i] += perf_counter() - start
+            if spent[i] > self.limit:
+                raise _Alarm
+            return out
 
 
 def _describe(exc: BaseException) -> str:
@@ -301,8 +335,9 @@ def step_policies(
     timeout_s : float, optional
         Wall-clock budget of one order's ``start`` and decisions together, seconds.
     lot_size : float, default 0
-        Round every decision to whole lots of this many shares before the feasibility clip
-        (0: no rounding).
+        Round every decision to whole lots of this many shares and clip it into the
+        whole-lot part of the feasible range (0: no rounding); where caps that are not whole
+        lots leave no whole-lot choice, the clip to the range itself wins.
 
     Returns
     -------
@@ -327,6 +362,7 @@ def step_policies(
     fills = []
     state = market.start(day, m, side)
     with budget:
+        budget.arm(range(m))
         for i, order in enumerate(orders):
             try:
                 states[i] = budget.call(i, order.policy.start, order.problem)
@@ -334,9 +370,13 @@ def step_policies(
                 raise
             except BaseException as exc:
                 errors[i] = _failure(order.label, exc, budget, None)
+        budget.disarm()
+        total_list = totals.tolist()
+        decide = [o.policy.decide for o in orders]
+        live_orders = [i for i in range(m) if not errors[i]]
         for t in range(n):
             snapshot = _snapshot(market, day, t)
-            decided = np.full(m, np.nan)
+            decided_list = [np.nan] * m
             # Plain floats for the observations (numpy scalars cost more to build them).
             rem, spent, last_x, last_c = (
                 remaining.tolist(),
@@ -345,15 +385,14 @@ def step_policies(
                 last_usd.tolist(),
             )
             depleted, shift = state.depletion.tolist(), (gamma * state.traded).tolist()
-            for i, order in enumerate(orders):
-                if errors[i]:
-                    continue
+            budget.arm(live_orders)
+            for i in live_orders:
                 obs = Observation(
                     t,
                     n,
                     snapshot,
                     rem[i],
-                    order.problem.total_shares - rem[i],
+                    total_list[i] - rem[i],
                     spent[i],
                     last_x[i],
                     last_c[i],
@@ -361,16 +400,19 @@ def step_policies(
                     shift[i],
                 )
                 try:
-                    raw = budget.call(i, order.policy.decide, states[i], obs)
+                    raw = budget.call(i, decide[i], states[i], obs)
                 except KeyboardInterrupt:
                     raise
                 except BaseException as exc:
-                    errors[i] = _failure(order.label, exc, budget, t)
+                    errors[i] = _failure(orders[i].label, exc, budget, t)
                     continue
                 try:
-                    decided[i], states[i] = _shares(order.label, raw, t)
+                    decided_list[i], states[i] = _shares(orders[i].label, raw, t)
                 except _Garbage as exc:
                     errors[i] = str(exc)
+            budget.disarm()
+            live_orders = [i for i in live_orders if not errors[i]]
+            decided = np.array(decided_list)
             # Every decision checked above, clipped here into what is still feasible.
             live = np.isfinite(decided)
             lo, hi = feasible_range(
@@ -378,9 +420,14 @@ def step_policies(
             )
             wanted = np.where(live, decided, 0.0)
             if lot_size > 0:
+                # Whole lots, within the whole-lot part of the range where it has one.
                 wanted = lot_size * np.round(wanted / lot_size)
+                lo_lots = lot_size * np.ceil(lo / lot_size - 1e-9)
+                hi_lots = lot_size * np.floor(hi / lot_size + 1e-9)
+                whole = lo_lots <= hi_lots
+                lo, hi = np.where(whole, lo_lots, lo), np.where(whole, hi_lots, hi)
             x = np.where(live, np.clip(wanted, lo, hi), 0.0)
-            clipped += live & (np.abs(x - decided) > _CLIP_RTOL * totals)
+            clipped += live & (np.abs(x - wanted) > _CLIP_RTOL * totals)
             fill, state = market.step(state, x)
             fills.append(fill)
             remaining = np.maximum(remaining - x, 0.0)
@@ -399,7 +446,7 @@ def step_policies(
         schedules=schedules,
         realization=realization,
         errors=tuple(errors),
-        decide_ms=1e3 * budget.spent,
+        decide_ms=1e3 * np.asarray(budget.spent),
         clipped=clipped,
     )
 

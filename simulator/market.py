@@ -539,8 +539,8 @@ class Market:
         else:
             own_mid = np.full(k, mid)
         traded = x > 0
-        with np.errstate(invalid="ignore", divide="ignore"):
-            vwap = np.where(traded, own_mid + sign * impact / np.where(traded, x, 1.0), np.nan)
+        per_share = np.divide(impact, x, out=np.full(k, np.nan), where=traded)
+        vwap = own_mid + sign * per_share  # NaN where nothing traded
         shortfall = impact + sign * x * (own_mid - state.arrival_mid)
         fill = StepFill(
             interval=t,
@@ -575,7 +575,7 @@ def _walk_one(book: DayBook, t: int, shares: np.ndarray) -> tuple[np.ndarray, np
     interval t's book from the touch: :func:`models.book_walk.walk_levels` on one book."""
     size = book.size[t]
     offset = book.offset[t]
-    filled = np.clip(shares[:, None] - book.before[t], 0.0, size)
+    filled = np.minimum(np.maximum(shares[:, None] - book.before[t], 0.0), size)
     cost = filled @ offset
     excess = np.maximum(shares - book.visible[t], 0.0)
     if (excess > 0).any():

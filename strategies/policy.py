@@ -94,24 +94,35 @@ class IntervalSnapshot:
         t = int(self.interval)
         if t < 0:
             raise InvalidParameterError(f"interval must be >= 0; got {self.interval!r}")
-        arrays = {}
-        for name in ("bid_px", "bid_sz", "ask_px", "ask_sz"):
-            arrays[name] = frozen_array(getattr(self, name))
-        shape = arrays["bid_px"].shape
-        if len(shape) != 1 or any(a.shape != shape for a in arrays.values()):
+        names = ("bid_px", "bid_sz", "ask_px", "ask_sz")
+        try:
+            raw = [np.asarray(getattr(self, name), dtype=float) for name in names]
+            volume = np.asarray(self.past_volume, dtype=float)
+        except (TypeError, ValueError) as exc:
+            raise InvalidParameterError(f"snapshot arrays must be numeric; got {exc}") from exc
+        shape = raw[0].shape
+        if len(shape) != 1 or any(a.shape != shape for a in raw):
             raise InvalidParameterError(
                 "bid_px, bid_sz, ask_px and ask_sz must have one shape (L,); got "
-                f"{[a.shape for a in arrays.values()]}"
+                f"{[a.shape for a in raw]}"
             )
-        volume = frozen_array(self.past_volume)
         if volume.shape != (t,):
             raise InvalidParameterError(
                 f"past_volume must have shape ({t},) at interval {t}; got {volume.shape}"
             )
+        # One read-only copy of everything (models.frozen), sliced: no view of the caller's
+        # arrays, and nobody can switch writing back on.
+        frozen = frozen_array(np.concatenate([*raw, volume]))
+        n_levels = shape[0]
+        arrays = {name: frozen[i * n_levels : (i + 1) * n_levels] for i, name in enumerate(names)}
+        volume = frozen[4 * n_levels :]
         object.__setattr__(self, "interval", t)
         for name, value in arrays.items():
             object.__setattr__(self, name, value)
         object.__setattr__(self, "past_volume", volume)
+        mid = self.mid_usd
+        object.__setattr__(self, "_ask_summary", _summary(self.ask_px, self.ask_sz, mid, 1.0))
+        object.__setattr__(self, "_bid_summary", _summary(self.bid_px, self.bid_sz, mid, -1.0))
 
     @property
     def mid_usd(self) -> float:
@@ -128,6 +139,30 @@ class IntervalSnapshot:
         if side_sign(side) > 0:
             return self.ask_px, self.ask_sz
         return self.bid_px, self.bid_sz
+
+    def side_summary(self, side: str) -> tuple[float, float, float]:
+        """(touch offset, visible depth, mean offset) of the side a ``side`` order walks.
+
+        Offsets are from the mid in the order's direction, dollars per share: the touch
+        offset is the half spread on a symmetric book, the mean offset is the slippage of an
+        order walking the whole visible side (its VWAP minus the mid, for a buy).  The
+        visible depth is in shares.  NaN when the side is empty.  Computed once, when the
+        snapshot is built (every order of the interval shares it).
+        """
+        return self._ask_summary if side_sign(side) > 0 else self._bid_summary
+
+
+def _summary(px: np.ndarray, sz: np.ndarray, mid: float, sign: float):
+    visible = weighted = 0.0
+    # Ten-odd levels: plain floats beat numpy's per-call overhead here.
+    for price, size in zip(px.tolist(), sz.tolist(), strict=True):
+        if not (size > 0 and price == price):
+            break  # empty levels trail (BookSnapshots)
+        visible += size
+        weighted += size * sign * (price - mid)
+    if visible > 0 and mid == mid:
+        return (sign * (float(px[0]) - mid), visible, weighted / visible)
+    return (np.nan, np.nan, np.nan)
 
 
 @dataclass(frozen=True, eq=False)

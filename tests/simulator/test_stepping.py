@@ -270,16 +270,19 @@ def test_the_remainder_is_forced_into_the_last_interval(books):
     assert out.clipped[0] == 1
 
 
-def test_lots_are_respected(books):
+@pytest.mark.parametrize("cap", [np.inf, 150.0])
+def test_lots_are_respected(books, cap):
     market = Market(books)
-    problem = _problem(books, total=3000.0)
+    problem = _problem(books, total=3000.0, cap=cap)
     x = np.full(N, 100.0)
     x[:5] = 37.0
+    x[5] = 180.0
     out = step_policies(
         market, 0, "buy", [PolicyOrder("lots", Fixed(shares=tuple(x)), problem)], lot_size=50.0
     )
     assert np.all(np.mod(out.schedules[0], 50.0) == 0)
     assert out.schedules[0].sum() == 3000.0
+    assert out.schedules[0].max() <= cap
 
 
 def test_observations_hold_copies_of_the_book_that_opens_t_and_nothing_later(books):

@@ -306,9 +306,8 @@ def test_the_re_solve_matches_cvxpy():
             remaining -= x
     # Reference: the rest of the day under the forecast, solved by CVXPY.
     lags = np.arange(n - t_check)
-    mu_h, mu_a = y_h[: t_check + 1].mean(), y_a[: t_check + 1].mean()
-    h = problem.model.h[t_check:] * np.exp(mu_h + (y_h[t_check] - mu_h) * phi**lags)
-    beta = problem.model.beta[t_check:] * np.exp(mu_a + (y_a[t_check] - mu_a) * phi**lags)
+    h = problem.model.h[t_check:] * np.exp(y_h[t_check] * phi**lags)
+    beta = problem.model.beta[t_check:] * np.exp(y_a[t_check] * phi**lags)
     z = cp.Variable(n - t_check)
     cp.Problem(
         cp.Minimize(h @ z + cp.sum(cp.multiply(beta, cp.square(z)))),
@@ -389,28 +388,43 @@ def test_bad_parameters_are_named(params, name):
 
 @settings(max_examples=100, deadline=None)
 @given(
-    ys=st.lists(st.floats(-3, 3), min_size=3, max_size=40),
+    ys=st.lists(st.floats(-3, 3), min_size=2, max_size=40),
     weight=st.sampled_from([0.0, 5.0, 30.0]),
     prior=st.sampled_from([0.0, 0.5, 0.9]),
 )
-def test_running_stats_match_numpy(ys, weight, prior):
+def test_running_persistence_matches_least_squares(ys, weight, prior):
     stats = SignalStats()
     for y in ys:
         stats = stats.add(y)
     y = np.asarray(ys, dtype=float)
-    n = y.size
-    mu = y.sum() / (n + weight)
-    assert stats.level(weight) == pytest.approx(mu, abs=1e-12)
-    z = y - mu
-    assume(float(z @ z) > 1e-6)
-    rho = float(z[1:] @ z[:-1]) / float(z @ z)
-    want = min(max(((n - 1) * rho + weight * prior) / (n - 1 + weight), 0.0), 0.999)
-    assert stats.persistence(mu, prior, weight) == pytest.approx(want, abs=1e-9)
+    assume(float(y[:-1] @ y[:-1]) > 1e-6)
+    # AR(1) through the origin by numpy's least squares on the whole series.
+    rho = np.linalg.lstsq(y[:-1, None], y[1:], rcond=None)[0][0]
+    pairs = y.size - 1
+    want = min(max((pairs * rho + weight * prior) / (pairs + weight), 0.0), 0.999)
+    assert stats.persistence(prior, weight) == pytest.approx(want, abs=1e-9)
 
 
-def test_running_stats_fall_back_to_the_priors():
-    assert SignalStats().level(0.0) == 0.0
-    two = SignalStats().add(0.3).add(-0.2)
-    assert two.persistence(two.level(5.0), 0.7, 5.0) == 0.7
-    flat = SignalStats().add(0.4).add(0.4).add(0.4).add(0.4)
-    assert flat.persistence(0.4, 0.8, 0.0) == 0.8
+def test_running_persistence_falls_back_to_the_prior():
+    assert SignalStats().persistence(0.7, 5.0) == 0.7
+    assert SignalStats().add(0.3).persistence(0.7, 0.0) == 0.7
+    assert SignalStats().add(0.0).add(0.0).add(0.4).persistence(0.8, 0.0) == 0.8
+
+
+@pytest.mark.parametrize("side", ["buy", "sell"])
+def test_side_summary_matches_walking_the_visible_book(side):
+    from models.book_walk import walk_levels
+
+    rng = np.random.default_rng(3)
+    levels = np.arange(6) * 0.01
+    sizes = rng.uniform(50, 500, 6)
+    sizes[4:] = 0.0  # two empty levels at the back
+    bid = np.where(sizes > 0, 49.97 - levels, np.nan)
+    ask = np.where(sizes > 0, 50.02 + levels, np.nan)
+    snap = IntervalSnapshot(0, bid, sizes, ask, sizes, np.ones(0))
+    touch, visible, mean = snap.side_summary(side)
+    px, sz = snap.side_levels(side)
+    walked = walk_levels(px, sz, np.array(snap.mid_usd), np.array([sizes.sum()]), side)
+    assert visible == pytest.approx(sizes.sum())
+    assert mean == pytest.approx(float(walked.slippage[0]), rel=1e-12)
+    assert touch == pytest.approx(0.025)

@@ -365,3 +365,61 @@ def test_a_failing_policy_fails_its_own_order_only(books, how, message):
     )
     # The failed order trades nothing after it failed.
     assert np.all(out.schedules[0][6:] == 0.0)
+
+
+@dataclass(frozen=True)
+class Sleepy(AdaptivePolicy):
+    """Trades equally; sleeps ``seconds`` at the intervals in ``at``."""
+
+    name: ClassVar[str] = "sleepy"
+    at: tuple = ()
+    seconds: float = 0.0
+
+    def schedule(self, problem):
+        return EqualStrategy().schedule(problem)
+
+    def start(self, problem):
+        return None
+
+    def decide(self, state, observation):
+        if observation.interval in self.at:
+            time.sleep(self.seconds)
+        return observation.remaining_shares / observation.intervals_left, state
+
+
+def test_the_interval_timer_gives_an_order_its_own_budget(books):
+    # The timer of interval 4 is armed for the order with the least budget left (a, 0.06 s);
+    # it fires while b sleeps, b is within its own budget, so b's decision is made again.
+    market = Market(books)
+    problem = _problem(books)
+    a = PolicyOrder("a", Sleepy(at=(0, 1, 2, 3), seconds=0.06), problem)
+    b = PolicyOrder("b", Sleepy(at=(4,), seconds=0.1), problem)
+    out = step_policies(market, 0, "buy", [a, b], timeout_s=0.3)
+    assert out.errors == ("", "")
+    assert 0.24 <= out.decide_ms[0] / 1e3 < 0.3
+    assert 0.14 <= out.decide_ms[1] / 1e3 < 0.3  # interrupted once, then made again
+
+
+def test_outside_the_main_thread_an_order_fails_once_past_its_budget(books):
+    import threading
+
+    market = Market(books)
+    problem = _problem(books)
+    box = {}
+    worker = threading.Thread(
+        target=lambda: box.update(
+            out=step_policies(
+                market,
+                0,
+                "buy",
+                [PolicyOrder("slow", Sleepy(at=(2,), seconds=0.35), problem)],
+                timeout_s=0.3,
+            )
+        )
+    )
+    worker.start()
+    worker.join()
+    assert re.search(
+        r"'slow' did not decide within strategy_timeout_s = 0.3 s at interval 2",
+        box["out"].errors[0],
+    )

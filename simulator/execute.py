@@ -349,10 +349,11 @@ def step_policies(
     states: list[object] = [None] * m
     errors = [""] * m
     totals = np.array([o.problem.total_shares for o in orders], dtype=float)
-    lower = np.stack([o.problem.lower for o in orders]) if m else np.zeros((0, n))
-    upper = np.stack([o.problem.upper for o in orders]) if m else np.zeros((0, n))
-    later_lower = np.concatenate([np.cumsum(lower[:, ::-1], axis=1)[:, ::-1], np.zeros((m, 1))], 1)
-    later_upper = np.concatenate([np.cumsum(upper[:, ::-1], axis=1)[:, ::-1], np.zeros((m, 1))], 1)
+    # Bounds as (interval, order) rows: one contiguous row per interval.
+    lower = np.stack([o.problem.lower for o in orders], axis=1) if m else np.zeros((n, 0))
+    upper = np.stack([o.problem.upper for o in orders], axis=1) if m else np.zeros((n, 0))
+    later_lower = np.concatenate([np.cumsum(lower[::-1], axis=0)[::-1], np.zeros((1, m))])
+    later_upper = np.concatenate([np.cumsum(upper[::-1], axis=0)[::-1], np.zeros((1, m))])
     remaining = totals.copy()
     executed_usd = np.zeros(m)
     last_shares = np.zeros(m)
@@ -416,7 +417,7 @@ def step_policies(
             # Every decision checked above, clipped here into what is still feasible.
             live = np.isfinite(decided)
             lo, hi = feasible_range(
-                remaining, lower[:, t], upper[:, t], later_lower[:, t + 1], later_upper[:, t + 1]
+                remaining, lower[t], upper[t], later_lower[t + 1], later_upper[t + 1]
             )
             wanted = np.where(live, decided, 0.0)
             if lot_size > 0:
@@ -426,7 +427,7 @@ def step_policies(
                 hi_lots = lot_size * np.floor(hi / lot_size + 1e-9)
                 whole = lo_lots <= hi_lots
                 lo, hi = np.where(whole, lo_lots, lo), np.where(whole, hi_lots, hi)
-            x = np.where(live, np.clip(wanted, lo, hi), 0.0)
+            x = np.where(live, np.minimum(np.maximum(wanted, lo), hi), 0.0)
             clipped += live & (np.abs(x - wanted) > _CLIP_RTOL * totals)
             fill, state = market.step(state, x)
             fills.append(fill)

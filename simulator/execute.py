@@ -19,9 +19,9 @@ A policy that raises, exits, returns garbage (not a ``(shares, state)`` pair, or
 are not one finite number) or exceeds its time budget fails its own order: its later child
 orders are 0, its rows are failures naming it, and the other orders step on unchanged.  The
 time budget is ``strategy_timeout_s`` for all decisions of one order of the day together; in
-the main thread of a process (serial runs, loky workers) a POSIX interval timer interrupts a
-decision that exceeds what is left of it, elsewhere (threading, Dask) the order fails once a
-decision returns past the budget.
+the main thread of a process (serial runs, loky workers) a POSIX interval timer (one per
+interval, see ``_Budget``) interrupts a decision that exceeds what is left of it, elsewhere
+(threading, Dask) the order fails once a decision returns past the budget.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from time import perf_counter
 
 import numpy as np
 
+from models.errors import InvalidParameterError
 from strategies import (
     AdaptivePolicy,
     AllocationProblem,
@@ -342,16 +343,23 @@ def step_policies(
     Returns
     -------
     SteppedOrders
+
+    Raises
+    ------
+    InvalidParameterError
+        If ``orders`` is empty.
     """
     m = len(orders)
+    if m == 0:
+        raise InvalidParameterError("orders must hold at least one PolicyOrder; got none")
     n = market.n_intervals
     budget = _Budget(timeout_s, m)
     states: list[object] = [None] * m
     errors = [""] * m
     totals = np.array([o.problem.total_shares for o in orders], dtype=float)
     # Bounds as (interval, order) rows: one contiguous row per interval.
-    lower = np.stack([o.problem.lower for o in orders], axis=1) if m else np.zeros((n, 0))
-    upper = np.stack([o.problem.upper for o in orders], axis=1) if m else np.zeros((n, 0))
+    lower = np.stack([o.problem.lower for o in orders], axis=1)
+    upper = np.stack([o.problem.upper for o in orders], axis=1)
     later_lower = np.concatenate([np.cumsum(lower[::-1], axis=0)[::-1], np.zeros((1, m))])
     later_upper = np.concatenate([np.cumsum(upper[::-1], axis=0)[::-1], np.zeros((1, m))])
     remaining = totals.copy()
@@ -483,17 +491,19 @@ def concat_executions(parts: Sequence[Execution], order: Sequence[str] | None = 
 
     Raises
     ------
-    ValueError
+    InvalidParameterError
         If ``parts`` holds no order, or ``order`` is not a permutation of their labels.
     """
     parts = [p for p in parts if len(p.labels)]
     if not parts:
-        raise ValueError("parts must hold at least one executed order; got none")
+        raise InvalidParameterError("parts must hold at least one executed order; got none")
     labels = [label for p in parts for label in p.labels]
     if order is None:
         order = labels
     if sorted(order) != sorted(labels):
-        raise ValueError(f"order must list the labels {labels} once each; got {list(order)}")
+        raise InvalidParameterError(
+            f"order must list the labels {labels} once each; got {list(order)}"
+        )
     idx = np.array([labels.index(label) for label in order], dtype=int)
     first = parts[0].realization
 

@@ -423,3 +423,23 @@ def test_outside_the_main_thread_an_order_fails_once_past_its_budget(books):
         r"'slow' did not decide within strategy_timeout_s = 0.3 s at interval 2",
         box["out"].errors[0],
     )
+
+
+def test_concat_executions_orders_the_rows(books):
+    from models.errors import InvalidParameterError as Invalid
+    from simulator.execute import concat_executions
+
+    market = Market(books)
+    x = np.random.default_rng(1).uniform(0, 100, (3, N))
+    a = execute_schedules(market, 0, ("a", "b"), x[:2], "buy")
+    c = execute_schedules(market, 0, ("c",), x[2:], "buy")
+    both = concat_executions([a, c], ["c", "a", "b"])
+    assert both.labels == ("c", "a", "b")
+    np.testing.assert_array_equal(both.schedules, x[[2, 0, 1]])
+    ref = market.realize(0, x[[2, 0, 1]], side="buy")
+    np.testing.assert_array_equal(both.realization.impact_cost_usd, ref.impact_cost_usd)
+    assert both.clipped == (0, 0, 0)
+    with pytest.raises(Invalid, match="order must list the labels"):
+        concat_executions([a, c], ["a", "b"])
+    with pytest.raises(Invalid, match="at least one executed order"):
+        concat_executions([])

@@ -276,7 +276,7 @@ def _power_problem(n=24, seed=1):
     return AllocationProblem(model, 20_000.0)
 
 
-@pytest.mark.parametrize("tolerance", [0.0, 0.1])
+@pytest.mark.parametrize("tolerance", [0.0, AdaptiveStrategy.resolve_tolerance])
 @pytest.mark.parametrize(
     "problem",
     [_linear_problem(), _linear_problem(cap=1500.0), _power_problem()],

@@ -15,6 +15,9 @@ book that opens t and compares it with what the model expected for t:
   ``delta = 1`` for a linear model).  A book ``m`` times as deep gives ``y_a = -delta log m``:
   the ratio is that of the model's scale parameter that reproduces today's book.
 
+A ratio the book cannot give (an empty side, a model with ``h_t = 0`` as fitted with
+``h='zero'``, no slippage beyond a one-level touch) keeps the last forecast for t.
+
 For the rest of the day each log ratio decays toward 0 (the training days' level) as an
 AR(1), ``f_s = y_t phi^(s - t)`` for s >= t, and the model of interval s becomes
 ``h_s exp(f_h,s)`` and ``a_s exp(f_a,s)``: interval t itself is priced as observed (f = y_t),

@@ -7,8 +7,10 @@ small steps, each in its own module:
 1. plan (:mod:`simulator.plan`) - with the inputs prepared once per training window (fitted
    model, caps, sizes), ask every strategy for a schedule, isolated and checked; the test
    day is not used;
-2. execute (:mod:`simulator.execute`) - charge the valid schedules and the hindsight
-   oracle their realised impact on the test day's market;
+2. execute (:mod:`simulator.execute`) - step the adaptive policies of every size through
+   the test day together (each decision checked and clipped into what is still feasible),
+   then charge the valid fixed schedules and the hindsight oracle (which gets every executed
+   schedule as a candidate) their realised impact on the test day's market;
 3. score (:mod:`simulator.score`) - one tidy row per (size, strategy), with failures and
    sanity warnings.
 """
@@ -24,7 +26,7 @@ import pandas as pd
 from models import BookImpact, BookSnapshots
 from strategies import Strategy, get_strategy
 
-from .execute import execute_schedules
+from .execute import PolicyOrder, concat_executions, execute_schedules, step_policies
 from .isolation import StrategyFailure, call_isolated
 from .market import Market
 from .oracle import hindsight_oracle
@@ -161,13 +163,84 @@ def _oracle(task: DayTask, market: Market, book, plan: SizePlan, candidates: lis
     return result, 1e3 * (time.perf_counter() - start)
 
 
+def _step_adaptive(task: DayTask, market: Market, plans: list[SizePlan]):
+    """Execute every adaptive policy of every size together; (SteppedOrders, index).
+
+    ``index`` maps (size position, label) to the order's row in the SteppedOrders.
+    """
+    orders, index = [], {}
+    for j, plan in enumerate(plans):
+        for p in plan.planned:
+            if p.ok and p.policy is not None:
+                index[(j, p.label)] = len(orders)
+                orders.append(PolicyOrder(p.label, p.policy, plan.problem))
+    if not orders:
+        return None, index
+    s = task.settings
+    stepped = step_policies(
+        market, 0, s.side, orders, timeout_s=s.strategy_timeout_s, lot_size=s.lot_size
+    )
+    return stepped, index
+
+
+def _execute_size(task: DayTask, market: Market, book, plan: SizePlan, j: int, stepped, index):
+    """Execute one size's orders; (execution or None, names, solve_ms, predictions, oracle,
+    failures)."""
+    s = task.settings
+    failures = [(p.label, p.name, p.error) for p in plan.planned if not p.ok]
+    static = [p for p in plan.planned if p.ok and p.policy is None]
+    adaptive, rows = [], []
+    for p in plan.planned:
+        if p.ok and p.policy is not None:
+            row = index[(j, p.label)]
+            if stepped.errors[row]:
+                failures.append((p.label, p.name, stepped.errors[row]))
+            else:
+                adaptive.append(p)
+                rows.append(row)
+    names = {p.label: p.name for p in (*static, *adaptive)}
+    solve_ms = {p.label: p.solve_ms for p in static}
+    for p, row in zip(adaptive, rows, strict=True):
+        solve_ms[p.label] = p.solve_ms + float(stepped.decide_ms[row])
+    predicted = {p.label: p.predicted_usd for p in (*static, *adaptive)}
+    labels = [p.label for p in static]
+    schedules = [p.schedule for p in static]
+    executed = [stepped.schedules[row] for row in rows]
+    oracle = None
+    if plan.problem is not None and s.oracle:
+        # The oracle sees every executed schedule, the policies' included: never beaten.
+        oracle, ms = _oracle(task, market, book, plan, schedules + executed)
+        if oracle is None:
+            failures.append((ORACLE, ORACLE, ms))
+        else:
+            labels.append(ORACLE)
+            schedules.append(oracle.schedule)
+            names[ORACLE], solve_ms[ORACLE] = ORACLE, ms
+            predicted[ORACLE] = float(task.inputs.model.total_cost(oracle.schedule))
+    elif plan.problem is None and s.oracle:
+        failures.append((ORACLE, ORACLE, plan.error))
+    parts = []
+    if labels:
+        parts.append(execute_schedules(market, 0, tuple(labels), np.stack(schedules), s.side))
+    if adaptive:
+        parts.append(stepped.execution(rows, [p.label for p in adaptive]))
+    if not parts:
+        return None, names, solve_ms, predicted, oracle, failures
+    order = [p.label for p in plan.planned if p.label in names] + (
+        [ORACLE] if ORACLE in names else []
+    )
+    execution = concat_executions(parts, order)
+    return execution, names, solve_ms, predicted, oracle, failures
+
+
 def run_day_task(task: DayTask) -> DayOutcome:
     """Run every strategy and size of one test day: plan, execute, score.
 
     A strategy that raises, exits, times out or returns an invalid schedule yields rows
     with ``success=False`` and a message naming it and the rule; an infeasible size (for
     example a participation cap below the order) does the same for every strategy of that
-    size.  Such schedules are never realised.  The run goes on either way.
+    size.  Such schedules are never realised.  An adaptive policy that fails while stepping
+    fails its own rows the same way.  The run goes on either way.
 
     Parameters
     ----------
@@ -187,51 +260,41 @@ def run_day_task(task: DayTask) -> DayOutcome:
         beyond_depth_bps=s.beyond_depth_bps,
     )
     test_volume = task.test.volume[0]
-    book = None  # the test day's book as a model, built once for every size's oracle
+    # 1. plan every size before the open (training window only).
+    plans = [plan_size(inputs, spec, size, strategies, s) for spec, size in inputs.sizes]
+    # 2. execute: the adaptive policies of every size step through the day together ...
+    stepped, index = _step_adaptive(task, market, plans)
+    # The test day's book as a model, built once for every size's oracle.
+    book = (
+        BookImpact.from_snapshots(task.test, side=s.side, beyond_depth_bps=s.beyond_depth_bps)
+        if s.oracle
+        else None
+    )
     rows, schedule_parts = [], []
-    for spec, size in inputs.sizes:
-        plan = plan_size(inputs, spec, size, strategies, s)
+    for j, plan in enumerate(plans):
+        spec, size = plan.size_spec, plan.size_shares
         ctx = RowContext(
             base=_base_columns(task, inputs, spec, size),
             test_volume=test_volume,
             size_warnings=size_warnings(size, inputs.adv_shares, inputs.upper),
         )
-        failures = [(p.label, p.name, p.error) for p in plan.planned if not p.ok]
-        good = [p for p in plan.planned if p.ok]
-        labels = [p.label for p in good]
-        schedules = [p.schedule for p in good]
-        names = {p.label: p.name for p in good}
-        solve_ms = {p.label: p.solve_ms for p in good}
-        predictions = [p.predicted_usd for p in good]
-        oracle = None
-        if plan.problem is not None and s.oracle:
-            if book is None:
-                book = BookImpact.from_snapshots(
-                    task.test, side=s.side, beyond_depth_bps=s.beyond_depth_bps
-                )
-            oracle, ms = _oracle(task, market, book, plan, schedules)
-            if oracle is None:
-                failures.append((ORACLE, ORACLE, ms))
-            else:
-                labels.append(ORACLE)
-                schedules.append(oracle.schedule)
-                names[ORACLE], solve_ms[ORACLE] = ORACLE, ms
-                predictions.append(float(inputs.model.total_cost(oracle.schedule)))
-        elif plan.problem is None and s.oracle:
-            failures.append((ORACLE, ORACLE, plan.error))
-        if labels:
-            batch = np.stack(schedules)
-            execution = execute_schedules(market, 0, tuple(labels), batch, s.side)
-            predicted = np.asarray(predictions, dtype=float)
-            rows += score_execution(ctx, execution, names, solve_ms, predicted, oracle)
+        # ... then the fixed schedules and the oracle of each size.
+        execution, names, solve_ms, predicted, oracle, failures = _execute_size(
+            task, market, book, plan, j, stepped, index
+        )
+        if execution is not None:
+            # 3. score.
+            predictions = np.array([predicted[label] for label in execution.labels], float)
+            rows += score_execution(ctx, execution, names, solve_ms, predictions, oracle)
             if task.keep_schedules:
+                batch = execution.schedules
                 schedule_parts.append(
                     pd.DataFrame(
                         {
                             "size_spec": spec,
                             "size_shares": size,
-                            "strategy": np.repeat(labels, batch.shape[1]),
-                            "interval": np.tile(np.arange(batch.shape[1]), len(labels)),
+                            "strategy": np.repeat(execution.labels, batch.shape[1]),
+                            "interval": np.tile(np.arange(batch.shape[1]), len(execution.labels)),
                             "shares": batch.reshape(-1),
                         }
                     )

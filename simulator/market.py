@@ -31,8 +31,18 @@ Costs, in dollars:
 * implementation shortfall -- fills versus the arrival mid (the unshifted mid of the first
   snapshot of the day), what a desk pays.
 
-A schedule is fixed before realisation (no look-ahead): it cannot react to the realised
-book.
+Two ways to execute, with the same state and the same costs:
+
+* :meth:`Market.realize` charges schedules fixed before the open, every interval at once
+  (vectorised over intervals and over a batch of schedules);
+* :meth:`Market.start` / :meth:`Market.step` execute interval by interval, for adaptive
+  policies that decide each child order from what they observed.  A
+  :class:`MarketState` holds, for K parent orders stepping together on one day, the next
+  interval, the unrecovered depletion ``D_t`` and the shares traded so far; ``step`` charges
+  a (K,) vector of child orders in one call and returns the fills
+  (:class:`StepFill`) and the next state.  :func:`realization_from_steps` assembles the
+  fills of a whole day into a :class:`Realization` equal to ``realize`` of the executed
+  schedules (to rounding).
 """
 
 from __future__ import annotations
@@ -41,13 +51,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.book_walk import DEFAULT_BEYOND_DEPTH_BPS, side_sign, walk_levels
+from models.book_walk import DEFAULT_BEYOND_DEPTH_BPS, beyond_depth_tail, side_sign, walk_levels
 from models.errors import InvalidParameterError, InvalidTypeError
 from models.snapshots import BookSnapshots
 
 from .filters import ar1_filter
 
-__all__ = ["Market", "Realization"]
+__all__ = ["DayBook", "Market", "MarketState", "Realization", "StepFill", "realization_from_steps"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -141,6 +151,108 @@ class Realization:
         notional = self.total_shares * self.arrival_mid
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(notional > 0, 1e4 * self.total_shortfall_usd / notional, np.nan)
+
+
+@dataclass(frozen=True, eq=False)
+class DayBook:
+    """One day's walked side prepared once for stepping: every array has N rows.
+
+    The quantities :func:`models.book_walk.walk_levels` derives from a book on every call
+    (offsets from the mid, depth before each level, the beyond-depth tail of
+    :func:`models.book_walk.beyond_depth_tail`), computed for all N intervals at once, so
+    that a step only fills the levels.
+
+    Attributes
+    ----------
+    mid : ndarray, shape (N,)
+        Replayed mid, dollars.
+    offset : ndarray, shape (N, L)
+        Offset of each level from the mid in the trade direction, dollars per share (0 for
+        an empty level).
+    size : ndarray, shape (N, L)
+        Displayed shares (0 for an empty level).
+    before : ndarray, shape (N, L)
+        Shares displayed before each level.
+    visible, deepest, slope : ndarray, shape (N,)
+        Visible depth (shares), deepest offset (dollars per share) and tail slope
+        (dollars per share per share).
+    """
+
+    mid: np.ndarray
+    offset: np.ndarray
+    size: np.ndarray
+    before: np.ndarray
+    visible: np.ndarray
+    deepest: np.ndarray
+    slope: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class MarketState:
+    """Where K parent orders stepping together stand on one day, before ``interval``.
+
+    Attributes
+    ----------
+    day : int
+        Day position in the market's books.
+    side : str
+        ``'buy'`` or ``'sell'``.
+    interval : int
+        Next interval to execute, 0 .. N (N: the day is over).
+    depletion : ndarray, shape (K,)
+        ``D_t``: shares of the walked side consumed by each order's earlier child orders
+        and not yet recovered (0 without transient impact).
+    traded : ndarray, shape (K,)
+        Shares each order traded in intervals 0 .. t-1.
+    arrival_mid : float
+        Mid of the first snapshot of the day, dollars.
+    book : DayBook
+        The day's walked side, prepared once by :meth:`Market.start`.
+    """
+
+    day: int
+    side: str
+    interval: int
+    depletion: np.ndarray
+    traded: np.ndarray
+    arrival_mid: float
+    book: DayBook
+
+    @property
+    def n_orders(self) -> int:
+        """K, the number of parent orders stepping together."""
+        return int(self.traded.shape[0])
+
+
+@dataclass(frozen=True, eq=False)
+class StepFill:
+    """The fills of the K child orders of one interval; arrays of shape (K,).
+
+    Attributes
+    ----------
+    interval : int
+        The interval executed.
+    shares : ndarray
+        Child order sizes, shares.
+    fill_vwap : ndarray
+        Volume-weighted average fill price, dollars per share (NaN where nothing traded).
+    impact_cost_usd : ndarray
+        Fills versus the interval's own (permanently shifted) mid, dollars.
+    shortfall_usd : ndarray
+        Fills versus the arrival mid, dollars.
+    exhausted : ndarray of bool
+        True where the child order went beyond the visible depth left by earlier orders.
+    beyond_shares : ndarray
+        Shares filled beyond that depth, shares.
+    """
+
+    interval: int
+    shares: np.ndarray
+    fill_vwap: np.ndarray
+    impact_cost_usd: np.ndarray
+    shortfall_usd: np.ndarray
+    exhausted: np.ndarray
+    beyond_shares: np.ndarray
 
 
 @dataclass(frozen=True, eq=False)
@@ -318,3 +430,192 @@ class Market:
             side=side,
             day=day,
         )
+
+    def start(self, day: int, n_orders: int, side: str = "buy") -> MarketState:
+        """Open day ``day`` for ``n_orders`` parent orders that will step together.
+
+        Parameters
+        ----------
+        day : int
+            Day position in ``books`` (0-based).
+        n_orders : int
+            K, the number of parent orders (>= 1); each ``step`` takes K child orders.
+        side : {'buy', 'sell'}, default 'buy'
+
+        Returns
+        -------
+        MarketState
+            Before interval 0: no depletion, nothing traded.
+
+        Raises
+        ------
+        InvalidParameterError
+            If ``day`` is out of range, ``n_orders`` < 1 or ``side`` is unknown.
+        """
+        sign = side_sign(side)
+        day = self._check_day(day)
+        if not isinstance(n_orders, int | np.integer) or isinstance(n_orders, bool) or n_orders < 1:
+            raise InvalidParameterError(f"n_orders must be an integer >= 1; got {n_orders!r}")
+        books = self.books
+        px, sz = books.side_levels(side)
+        px, sz = px[day], sz[day]  # (N, L)
+        mid = 0.5 * (books.bid_px[day, :, 0] + books.ask_px[day, :, 0])
+        # The walk of models.book_walk, its per-book part done once for the whole day.
+        finite = np.isfinite(px) & (sz > 0)
+        size = np.where(finite, sz, 0.0)
+        offset = np.where(finite, sign * (px - mid[:, None]), 0.0)
+        visible, deepest, slope = beyond_depth_tail(
+            np.where(finite, offset, np.nan), size, mid, self.beyond_depth_bps
+        )
+        book = DayBook(
+            mid=mid,
+            offset=offset,
+            size=size,
+            before=np.cumsum(size, axis=-1) - size,
+            visible=visible,
+            deepest=deepest,
+            slope=slope,
+        )
+        zeros = np.zeros(int(n_orders))
+        return MarketState(day, side, 0, zeros, zeros, float(mid[0]), book)
+
+    def step(self, state: MarketState, shares) -> tuple[StepFill, MarketState]:
+        """Execute one interval's child orders of the K parent orders of ``state``.
+
+        The child orders walk the interval's replayed book with each order's unrecovered
+        depletion ``D_t`` removed first and its prices shifted by ``gamma`` times the shares
+        it traded before; then ``D_(t+1) = r (D_t + x_t)``.  The walk is that of
+        :func:`models.book_walk.walk_levels` (levels, then the beyond-depth tail); summed
+        over a day, the costs are those of :meth:`realize` on the executed schedules.
+
+        Parameters
+        ----------
+        state : MarketState
+            Where the orders stand (not modified).
+        shares : array_like, shape (K,)
+            Child orders of interval ``state.interval``, shares (finite, >= 0).
+
+        Returns
+        -------
+        (StepFill, MarketState)
+            The fills and the state before the next interval.
+
+        Raises
+        ------
+        InvalidParameterError
+            If the day is over, or ``shares`` has the wrong shape or a negative or non-finite
+            entry.
+        """
+        if not isinstance(state, MarketState):
+            raise InvalidTypeError(f"state must be a MarketState; got {type(state).__name__}")
+        t = state.interval
+        n = self.n_intervals
+        if t >= n:
+            raise InvalidParameterError(f"interval must be < {n}: the day is over; got {t}")
+        k = state.n_orders
+        x = np.array(shares, dtype=float)
+        if x.shape != (k,):
+            raise InvalidParameterError(f"shares must have shape ({k},); got shape {x.shape}")
+        if not (np.isfinite(x).all() and (x >= 0).all()):
+            bad = float(x[~(np.isfinite(x) & (x >= 0))][0])
+            raise InvalidParameterError(f"shares must be finite and >= 0; got {bad!r}")
+        sign = 1.0 if state.side == "buy" else -1.0
+        book = state.book
+        depleted = state.depletion
+        r = self.recovery_factor
+        if r > 0.0:
+            walked = _walk_one(book, t, np.concatenate([depleted + x, depleted]))
+            impact = walked[0][:k] - walked[0][k:]
+            beyond = walked[1][:k] - walked[1][k:]
+            exhausted = walked[1][:k] > 0
+            next_depletion = r * (depleted + x)
+        else:
+            impact, beyond = _walk_one(book, t, x)
+            exhausted = beyond > 0
+            next_depletion = depleted
+        mid = float(book.mid[t])
+        if self.permanent_impact > 0:
+            own_mid = mid + sign * self.permanent_impact * state.traded
+        else:
+            own_mid = np.full(k, mid)
+        traded = x > 0
+        per_share = np.divide(impact, x, out=np.full(k, np.nan), where=traded)
+        vwap = own_mid + sign * per_share  # NaN where nothing traded
+        shortfall = impact + sign * x * (own_mid - state.arrival_mid)
+        fill = StepFill(
+            interval=t,
+            shares=x,
+            fill_vwap=vwap,
+            impact_cost_usd=impact,
+            shortfall_usd=shortfall,
+            exhausted=exhausted & traded,
+            beyond_shares=np.where(traded, beyond, 0.0),
+        )
+        following = MarketState(
+            state.day,
+            state.side,
+            t + 1,
+            next_depletion,
+            state.traded + x,
+            state.arrival_mid,
+            book,
+        )
+        return fill, following
+
+    def _check_day(self, day) -> int:
+        if not isinstance(day, int | np.integer) or isinstance(day, bool):
+            raise InvalidParameterError(f"day must be an integer; got {day!r}")
+        if not 0 <= day < self.n_days:
+            raise InvalidParameterError(f"day must be in [0, {self.n_days - 1}]; got {day}")
+        return int(day)
+
+
+def _walk_one(book: DayBook, t: int, shares: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(cost in dollars, shares beyond the visible depth) of orders ``shares`` (M,) walking
+    interval t's book from the touch: :func:`models.book_walk.walk_levels` on one book."""
+    size = book.size[t]
+    offset = book.offset[t]
+    filled = np.minimum(np.maximum(shares[:, None] - book.before[t], 0.0), size)
+    cost = filled @ offset
+    excess = np.maximum(shares - book.visible[t], 0.0)
+    if (excess > 0).any():
+        with np.errstate(invalid="ignore"):
+            tail = excess * (book.deepest[t] + 0.5 * book.slope[t] * excess)
+        cost = cost + np.where(excess > 0, tail, 0.0)
+    # An order within the first level fills at the touch (as walk_levels computes it).
+    at_touch = shares <= size[0]
+    cost = np.where(at_touch, shares * offset[0], cost)
+    return cost, excess
+
+
+def realization_from_steps(fills: list[StepFill], state: MarketState) -> Realization:
+    """The day's :class:`Realization` of K stepped orders, arrays of shape (K, N).
+
+    Parameters
+    ----------
+    fills : list of StepFill
+        The fills of intervals 0 .. N-1, in order.
+    state : MarketState
+        The final state (its day, side and arrival mid are copied).
+
+    Returns
+    -------
+    Realization
+    """
+
+    def stack(name: str) -> np.ndarray:
+        a = np.stack([getattr(f, name) for f in fills], axis=-1)
+        a.setflags(write=False)
+        return a
+
+    return Realization(
+        shares=stack("shares"),
+        fill_vwap=stack("fill_vwap"),
+        impact_cost_usd=stack("impact_cost_usd"),
+        shortfall_usd=stack("shortfall_usd"),
+        exhausted=stack("exhausted"),
+        beyond_shares=stack("beyond_shares"),
+        arrival_mid=state.arrival_mid,
+        side=state.side,
+        day=state.day,
+    )

@@ -5,7 +5,8 @@ training evidence of robust planning) and derives the caps, the volume profile, 
 volatility and the average daily volume from the training days; it never sees the test day,
 so no plan can depend on it.  :func:`plan_size` then asks every strategy for a schedule of
 one order size, each call isolated (:mod:`simulator.isolation`) and every answer checked
-(:func:`strategies.check_schedule`) before it may be realised.
+(:func:`strategies.check_schedule`) before it may be realised; for an adaptive policy the
+answer is its plan at the open, and the policy is kept to be executed by stepping.
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ from models import BookSnapshots, fit_impact_model, fit_per_day, load_model
 from models.errors import DataError, InvalidParameterError
 from models.frozen import frozen_array
 from strategies import (
+    AdaptivePolicy,
     AllocationProblem,
     Strategy,
     TrainingEvidence,
     check_schedule,
+    is_adaptive,
     round_schedule,
 )
 
@@ -105,6 +108,9 @@ class Planned:
     predicted_usd : float
         The cost the strategy's own planning model predicts for its schedule
         (:meth:`strategies.Strategy.predicted_cost`), dollars; NaN when it failed.
+    policy : strategies.AdaptivePolicy or None
+        For an adaptive policy, the policy itself (placeholders resolved), to be executed by
+        stepping; ``schedule`` is then its plan at the open.  None for a static strategy.
     """
 
     label: str
@@ -113,6 +119,7 @@ class Planned:
     solve_ms: float
     error: str = ""
     predicted_usd: float = np.nan
+    policy: AdaptivePolicy | None = None
 
     @property
     def ok(self) -> bool:
@@ -349,7 +356,8 @@ def _plan_one(
     except (StrategyFailure, TypeError, ValueError) as exc:
         message = f"strategy {label!r}: predicted_cost failed: {_one_line(exc)}"
         return Planned(label, name, None, np.nan, message)
-    return Planned(label, name, x, ms, predicted_usd=predicted)
+    policy = strategy if is_adaptive(strategy) else None
+    return Planned(label, name, x, ms, predicted_usd=predicted, policy=policy)
 
 
 def plan_size(

@@ -186,9 +186,12 @@ def score_execution(
     same = len(planners) > 1 and bool(
         np.all(np.abs(batch[planners] - batch[planners[0]]) <= _SAME_SCHEDULE_RTOL * size)
     )
+    clipped = execution.clipped or (0,) * len(labels)
     rows = []
     for i, label in enumerate(labels):
         notes = list(ctx.size_warnings)
+        if clipped[i]:
+            notes.append(f"{clipped[i]} decided child order(s) clipped into the feasible range")
         if same and label != ORACLE:
             notes.append("every strategy got the same schedule")
         if beyond_share[i] > _BEYOND_WARN_SHARE:

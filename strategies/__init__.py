@@ -1,5 +1,6 @@
 """Allocation problems, strategy plugins and exact solvers."""
 
+from .adaptive import AdaptiveStrategy
 from .almgren_chriss import (
     AlmgrenChrissStrategy,
     AlmgrenChrissTrajectory,
@@ -17,6 +18,7 @@ from .exact import (
     waterfill_power,
 )
 from .numerical import LinearOptimalStrategy, NonlinearOptimalStrategy, solve_cvxpy, solve_slsqp
+from .policy import AdaptivePolicy, IntervalSnapshot, Observation, feasible_range, is_adaptive
 from .problem import AllocationProblem
 from .registry import available_strategies, get_strategy, register
 from .robust import RobustStrategy, ShrunkModel
@@ -31,14 +33,18 @@ from .transient import (
 from .validation import ScheduleError, check_schedule
 
 __all__ = [
+    "AdaptivePolicy",
+    "AdaptiveStrategy",
     "AllocationProblem",
     "AlmgrenChrissStrategy",
     "AlmgrenChrissTrajectory",
     "AnalyticalStrategy",
     "EqualStrategy",
     "ExactStrategy",
+    "IntervalSnapshot",
     "LinearOptimalStrategy",
     "NonlinearOptimalStrategy",
+    "Observation",
     "OptimizingStrategy",
     "RobustStrategy",
     "ScheduleError",
@@ -53,7 +59,9 @@ __all__ = [
     "available_strategies",
     "check_schedule",
     "depletion",
+    "feasible_range",
     "get_strategy",
+    "is_adaptive",
     "ow_schedule",
     "project_capped_simplex",
     "register",

@@ -30,6 +30,7 @@ _BUILTIN_MODULES = (
     "strategies.almgren_chriss",
     "strategies.transient",
     "strategies.robust",
+    "strategies.adaptive",
 )
 
 

@@ -2,6 +2,9 @@
 
 Use ``check_strategy(MyStrategy)`` in a test, or ``parametrize_with_checks([...])`` to get one
 pytest case per (strategy, check). A failed check raises ``AssertionError`` naming the check.
+Adaptive policies (:class:`strategies.AdaptivePolicy`) also get :data:`POLICY_CHECKS`: they
+are stepped through a small synthetic day (:func:`run_policy`) and must decide finite
+numbers, deterministically, purely (no input or state mutated) and with picklable states.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from models.errors import InvalidParameterError, TradeallocError
 
 from .base import Strategy
 from .builtin import EqualStrategy
+from .policy import IntervalSnapshot, Observation, feasible_range, is_adaptive
 from .problem import AllocationProblem
 from .registry import make_strategy
 from .validation import SUM_RTOL, ScheduleError, check_schedule
@@ -27,7 +31,10 @@ __all__ = [
     "parametrize_with_checks",
     "applicable_checks",
     "CHECKS",
+    "POLICY_CHECKS",
     "SUM_RTOL",
+    "run_policy",
+    "synthetic_snapshots",
 ]
 
 
@@ -222,12 +229,177 @@ CHECKS: tuple[Callable, ...] = (
 """The contract checks, in the order :func:`check_strategy` runs them."""
 
 
+def synthetic_snapshots(problem: AllocationProblem, seed: int = 0) -> list[IntervalSnapshot]:
+    """A deterministic test day for ``problem``: one book per interval, 5 levels a side.
+
+    Mid $50; the touch offset is the model's ``h_t`` (1 cent where it has none) times a
+    wandering factor in [0.5, 2]; levels one cent apart; the walked side holds about a
+    tenth of the order per level times another wandering factor, so that a policy that
+    reacts to the book has something to react to.
+    """
+    rng = np.random.default_rng(seed)
+    n = problem.n_intervals
+    h = np.asarray(getattr(problem.model, "h", np.zeros(n)), dtype=float)
+    h = np.where(h > 0, h, 0.01) * np.exp(np.clip(np.cumsum(rng.normal(0, 0.2, n)), -0.7, 0.7))
+    depth = 0.1 * problem.total_shares * np.exp(np.cumsum(rng.normal(0, 0.2, n)))
+    levels = np.arange(5) * 0.01
+    volume = rng.uniform(0.5, 1.5, n) * problem.total_shares / n * 5
+    out = []
+    for t in range(n):
+        sizes = np.full(5, max(depth[t], 1.0))
+        out.append(
+            IntervalSnapshot(
+                interval=t,
+                bid_px=50.0 - h[t] - levels,
+                bid_sz=sizes,
+                ask_px=50.0 + h[t] + levels,
+                ask_sz=sizes,
+                past_volume=volume[:t],
+            )
+        )
+    return out
+
+
+def _pickled_state(state, t: int) -> bytes:
+    try:
+        return pickle.dumps(state)
+    except Exception as exc:  # noqa: BLE001 - any pickling failure is the finding
+        raise AssertionError(
+            f"the state must pickle; got {type(exc).__name__}: {exc} at interval {t}"
+        ) from None
+
+
+def run_policy(policy, problem: AllocationProblem, snapshots=None, *, resume_at=None):
+    """Step ``policy`` through a day as the evaluator does, without a market.
+
+    Each decision is checked (a finite number) and clipped into
+    :func:`strategies.feasible_range`; executed costs are the problem's model costs.
+
+    Parameters
+    ----------
+    policy : AdaptivePolicy
+    problem : AllocationProblem
+    snapshots : list of IntervalSnapshot, optional
+        The day's books; default :func:`synthetic_snapshots`.
+    resume_at : int, optional
+        Pickle and unpickle the state before this interval (to check that the state
+        carries everything).
+
+    Returns
+    -------
+    (decided, executed)
+        ndarrays of shape (N,): what the policy returned and what was executed, shares.
+
+    Raises
+    ------
+    AssertionError
+        If a decision is not ``(finite number, state)`` or the state passed in was mutated.
+    """
+    n = problem.n_intervals
+    snapshots = synthetic_snapshots(problem) if snapshots is None else snapshots
+    later_lower = np.concatenate([np.cumsum(problem.lower[::-1])[::-1], [0.0]])
+    later_upper = np.concatenate([np.cumsum(problem.upper[::-1])[::-1], [0.0]])
+    state = policy.start(problem)
+    remaining = problem.total_shares
+    spent = last_x = last_c = 0.0
+    decided = np.zeros(n)
+    executed = np.zeros(n)
+    for t in range(n):
+        if resume_at is not None and t == resume_at:
+            state = pickle.loads(_pickled_state(state, t))
+        obs = Observation(
+            t, n, snapshots[t], remaining, problem.total_shares - remaining, spent, last_x, last_c
+        )
+        before = _pickled_state(state, t)
+        out = policy.decide(state, obs)
+        if _pickled_state(state, t) != before:
+            raise AssertionError(f"decide mutated the state passed to it at interval {t}")
+        if not (isinstance(out, tuple) and len(out) == 2):
+            raise AssertionError(f"decide must return (shares, state); got {out!r} at {t}")
+        value, state = out
+        if np.ndim(value) != 0 or not np.isfinite(float(value)):
+            raise AssertionError(f"decide must return finite shares; got {value!r} at {t}")
+        decided[t] = float(value)
+        lo, hi = feasible_range(
+            remaining, problem.lower[t], problem.upper[t], later_lower[t + 1], later_upper[t + 1]
+        )
+        x = float(min(max(decided[t], lo), hi))
+        executed[t] = x
+        cost = np.zeros(n)
+        cost[t] = x
+        last_c = float(problem.model.cost(cost)[t]) if x > 0 else 0.0
+        spent += last_c
+        last_x = x
+        remaining = max(remaining - x, 0.0)
+    return decided, executed
+
+
+def check_policy_decides_finite(policy, problems) -> None:
+    """Every decision is ``(finite number, state)``; the executed schedule is valid."""
+    for p in problems:
+        try:
+            _, executed = run_policy(policy, p)
+            check_schedule(executed, p)
+        except (AssertionError, ScheduleError) as exc:
+            _fail("check_policy_decides_finite", policy, p, str(exc))
+
+
+def check_policy_deterministic(policy, problems) -> None:
+    """Two runs, and a run of a copy, decide identically."""
+    for p in problems:
+        try:
+            a, _ = run_policy(policy, p)
+            b, _ = run_policy(copy.deepcopy(policy), p)
+        except AssertionError as exc:
+            _fail("check_policy_deterministic", policy, p, str(exc))
+        if not np.array_equal(a, b):
+            _fail("check_policy_deterministic", policy, p, "decisions differ between runs")
+
+
+def check_policy_state_picklable(policy, problems) -> None:
+    """A state pickled mid-day and restored decides the rest of the day identically."""
+    for p in problems:
+        try:
+            a, _ = run_policy(policy, p)
+            b, _ = run_policy(policy, p, resume_at=p.n_intervals // 2)
+        except AssertionError as exc:
+            _fail("check_policy_state_picklable", policy, p, str(exc))
+        if not np.array_equal(a, b):
+            _fail("check_policy_state_picklable", policy, p, "restored state decides differently")
+
+
+def check_policy_pure(policy, problems) -> None:
+    """Stepping changes neither the policy nor the problem (states are not mutated either:
+    :func:`run_policy` checks every call)."""
+    for p in problems:
+        before = pickle.dumps((policy, p.model, p.lower, p.upper, p.total_shares))
+        try:
+            run_policy(policy, p)
+        except AssertionError as exc:
+            _fail("check_policy_pure", policy, p, str(exc))
+        if pickle.dumps((policy, p.model, p.lower, p.upper, p.total_shares)) != before:
+            _fail("check_policy_pure", policy, p, "policy or problem was mutated")
+
+
+POLICY_CHECKS: tuple[Callable, ...] = (
+    check_policy_decides_finite,
+    check_policy_deterministic,
+    check_policy_state_picklable,
+    check_policy_pure,
+)
+"""The extra checks of adaptive policies, run after :data:`CHECKS`."""
+
+
 def applicable_checks(strategy) -> tuple[Callable, ...]:
     """The checks that apply to ``strategy``: every check, except
-    :func:`check_not_worse_than_equal` for strategies that do not optimise the model."""
-    if getattr(strategy, "optimizes_model", False):
-        return CHECKS
-    return tuple(c for c in CHECKS if c is not check_not_worse_than_equal)
+    :func:`check_not_worse_than_equal` for strategies that do not optimise the model, and
+    :data:`POLICY_CHECKS` for adaptive policies."""
+    checks = CHECKS
+    if not getattr(strategy, "optimizes_model", False):
+        checks = tuple(c for c in CHECKS if c is not check_not_worse_than_equal)
+    if is_adaptive(strategy):
+        checks = checks + POLICY_CHECKS
+    return checks
 
 
 def check_strategy(

@@ -274,3 +274,25 @@ def test_time_limit_also_holds_off_the_main_thread(market):
     assert time.monotonic() - start < 10
     assert not _plugin_rows(res)["success"].any()
     assert _plugin_rows(res)["message"].str.contains("did not return within").all()
+
+
+@dataclass(frozen=True)
+class NearTwap(Strategy):
+    """TWAP with one share moved from the first to the second interval."""
+
+    name: ClassVar[str] = "near-twap"
+
+    def schedule(self, problem):
+        x = _twap(problem)
+        shift = min(1.0, x[0])
+        x[0] -= shift
+        x[1] += shift
+        return x
+
+
+def test_a_near_twap_plugin_is_judged_equivalent_not_better(market):
+    res = _run(market, NearTwap(), max_participation=None)
+    summary = summarize(res, bootstrap_samples=500)
+    mine = summary[summary["strategy"] == "plugin"]
+    assert (mine["verdict"] == "equivalent").all(), mine.to_dict("records")
+    assert (mine["improvement_bps"].abs() < 0.1).all()

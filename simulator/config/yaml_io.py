@@ -85,6 +85,12 @@ def load_scenario(path: str | os.PathLike) -> Scenario:
         problem = getattr(exc, "problem", None) or str(exc)
         context = getattr(exc, "context", None)
         detail = f"{context}, {problem}" if context else problem
+        if "nesting depth" in detail:
+            # PyYAML >= 6.0.4 stops very deep nesting in its scanner, before our own check
+            # sees the events: one message whatever the version.
+            raise ScenarioError(
+                (), f"YAML is nested more than {MAX_DEPTH} levels deep", source=shown, line=line
+            ) from None
         raise ScenarioError(
             (), f"invalid YAML: {_one_line(detail)}", source=shown, line=line
         ) from None

@@ -169,9 +169,12 @@ class WorkerPool:
         Workers (after the core cap).
     """
 
-    def __init__(self, backend: str, n_jobs: int) -> None:
+    def __init__(self, backend: str, n_jobs: int, config: dict | None = None) -> None:
         self.backend = backend
         self.n_jobs = n_jobs
+        # joblib's parallel_config is per thread: the warm-up thread re-enters the same one,
+        # or loky would see other executor arguments and replace the warm workers.
+        self._config = dict(config or {})
         self._warming: threading.Thread | None = None
 
     def warm_up(self) -> None:
@@ -185,9 +188,10 @@ class WorkerPool:
         import joblib
 
         def start():
-            joblib.Parallel(n_jobs=self.n_jobs)(
-                joblib.delayed(_import_task_modules)() for _ in range(self.n_jobs)
-            )
+            with joblib.parallel_config(**self._config):
+                joblib.Parallel(n_jobs=self.n_jobs)(
+                    joblib.delayed(_import_task_modules)() for _ in range(self.n_jobs)
+                )
 
         self._warming = threading.Thread(target=start, name="tradealloc-warm-up", daemon=True)
         self._warming.start()
@@ -220,11 +224,11 @@ def parallel_backend(backend: str, n_jobs: int, scheduler: str | None = None):
         raise InvalidParameterError(
             f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}"
         )
-    pool = WorkerPool(backend, n_jobs)
     if backend != "dask":
         options = {}
         if backend == "loky":
             options = {"initializer": watch_parent, "initargs": (os.getpid(),)}
+        pool = WorkerPool(backend, n_jobs, {"backend": backend, "n_jobs": n_jobs, **options})
         try:
             with joblib.parallel_config(backend=backend, n_jobs=n_jobs, **options):
                 yield pool
@@ -233,6 +237,7 @@ def parallel_backend(backend: str, n_jobs: int, scheduler: str | None = None):
             if backend == "loky" and n_jobs != 1:
                 shutdown_loky()
         return
+    pool = WorkerPool(backend, n_jobs)
     try:
         from dask.distributed import Client, LocalCluster
     except ImportError as exc:  # optional extra

@@ -45,3 +45,22 @@ def test_brent_converges_superlinearly_on_smooth_rows(name, max_evaluations):
             options={"xatol": 1e-9},
         )
         assert x[i] == pytest.approx(ref.x, abs=1e-7)
+
+
+def test_an_unknown_option_is_named():
+    from models import BookSnapshots, fit_per_day, regular_session_starts
+    from models.errors import InvalidParameterError
+
+    shape = (2, 3, 2)
+    offsets = np.broadcast_to([0.01, 0.02], shape)
+    books = BookSnapshots(
+        bid_px=50.0 - offsets,
+        bid_sz=np.full(shape, 100.0),
+        ask_px=50.0 + offsets,
+        ask_sz=np.full(shape, 100.0),
+        volume=np.ones(shape[:2]),
+        dates=np.datetime64("2024-01-02") + np.arange(2),
+        interval_starts=regular_session_starts()[:3],
+    )
+    with pytest.raises(InvalidParameterError, match=r"^option must be one of .*; got 'bogus'$"):
+        fit_per_day(books, "linear", bogus=1)

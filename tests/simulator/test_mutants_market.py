@@ -172,3 +172,19 @@ def test_an_integer_schedule_costs_what_the_same_float_schedule_costs(side):
     for name in ("impact_cost_usd", "shortfall_usd", "beyond_shares", "fill_vwap"):
         np.testing.assert_array_equal(getattr(ints, name), getattr(floats, name))
     assert ints.shares.dtype == float
+
+
+def test_realised_arrays_are_read_only():
+    res = Market(_books(), transient_half_life=1.0).realize(0, [10.0, 0.0, 5.0, 1.0])
+    for name in (
+        "shares",
+        "fill_vwap",
+        "impact_cost_usd",
+        "shortfall_usd",
+        "exhausted",
+        "beyond_shares",
+    ):
+        array = getattr(res, name)
+        assert not array.flags.writeable, name
+        with pytest.raises(ValueError, match="read-only"):
+            array[0] = 0

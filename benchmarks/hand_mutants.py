@@ -6,7 +6,7 @@ edit there (the checkout is never touched), runs the tests named for it and repo
 failed.  A mutant whose text no longer matches the source is reported as ``stale`` (update
 the edit); one that no named test catches is ``SURVIVED`` and the exit code is 1.
 
-Run (from the repository root; about two minutes on one core)::
+Run (from the repository root; one to three minutes on one core)::
 
     python benchmarks/hand_mutants.py            # every mutant
     python benchmarks/hand_mutants.py H4 H9      # some of them

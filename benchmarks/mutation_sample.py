@@ -10,9 +10,9 @@ the draw of that module when its mutant count stays the same, and may change the
 
 Usage (from the repository root; docs/testing.md)::
 
-    python benchmarks/mutation_sample.py sample > mutants.txt        # names, one per line
-    mutmut run --max-children 1 $(cat mutants.txt)                   # run only those
-    python benchmarks/mutation_sample.py report mutants.txt          # table + survivors
+    mkdir -p mutants && python benchmarks/mutation_sample.py sample > mutants/sample.txt
+    mutmut run --max-children 1 $(cat mutants/sample.txt)            # run only those
+    python benchmarks/mutation_sample.py report mutants/sample.txt   # table + survivors
 
 ``report`` reads the results mutmut keeps in ``mutants/**/*.py.meta``; without a names
 file it reports every mutant that has a result.

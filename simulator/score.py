@@ -254,9 +254,11 @@ def normalize_result_types(frame: pd.DataFrame) -> pd.DataFrame:
     frame = frame.reindex(columns=list(RESULT_COLUMNS))
     for col in ("date", "train_start", "train_end"):
         frame[col] = pd.to_datetime(frame[col]).astype("datetime64[ns]")
-    frame["success"] = frame["success"].fillna(False).astype(bool)
+    # Through object: a column missing from old results is float NaN, which pandas will not
+    # fill with a bool or text in a future version.
+    frame["success"] = frame["success"].astype(object).fillna(False).astype(bool)
     for col in ("message", "warnings"):
-        frame[col] = frame[col].fillna("").astype(str)
+        frame[col] = frame[col].astype(object).fillna("").astype(str)
     frame["exhausted_intervals"] = frame["exhausted_intervals"].fillna(0).astype("int64")
     frame["day_index"] = frame["day_index"].astype("int64")
     for col in (

@@ -8,7 +8,11 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA_DIR = (REPO_ROOT.parent / "shared" / "data").resolve()
+# TRADEALLOC_SHARED_DATA overrides the location for runs from a copy of the tests (mutmut
+# runs them from mutants/, one folder deeper than the checkout).
+SHARED_DATA_DIR = Path(
+    os.environ.get("TRADEALLOC_SHARED_DATA") or REPO_ROOT.parent / "shared" / "data"
+).resolve()
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -25,7 +29,8 @@ def _private_checksum_cache(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def shared_data_dir() -> Path:
-    """Path to ``../shared/data`` (relative to the repo root) holding real order-book files.
+    """Path to ``../shared/data`` (relative to the repo root, or ``$TRADEALLOC_SHARED_DATA``)
+    holding real order-book files.
 
     Skips the test with a reason when the folder is absent, except when the environment
     variable ``CI`` is ``'true'``, where absence fails the test.

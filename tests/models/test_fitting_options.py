@@ -4,6 +4,7 @@ exponent, standard errors, day screening, fit_info, and fit_per_day."""
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -339,7 +340,13 @@ def test_an_extreme_training_day_is_dropped_and_reported():
     info = model.fit_info
     assert info["days"] == 10 and info["days_used"] == 9
     assert [d["day"] for d in info["dropped_days"]] == [9]
-    assert "half spread 30x" in info["dropped_days"][0]["reason"]
+    # Both of its reasons, in one line.
+    assert re.fullmatch(
+        r"median half spread 30x the typical day's; median visible depth 0\.0\d+x the "
+        r"typical day's",
+        info["dropped_days"][0]["reason"],
+    )
+    assert info["dropped_days"][0]["date"] == "2024-01-11"
     assert info["intervals_filled"] == 0
     # Exactly the fit of the nine other days.
     nine = fit_impact_model(books.select_days(slice(0, 9)), "linear", h="fit")

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from simulator.execute import Execution
 from simulator.score import (
     LARGE_ORDER_ADV_FRACTION,
     RESULT_COLUMNS,
@@ -74,7 +75,7 @@ def test_rows_without_beyond_depth_shares_and_with_an_oracle():
         exhausted_intervals=np.array([0, 1, 0]),
     )
     schedules = np.array([[500.0, 500.0], [200.0, 800.0], [300.0, 700.0]])
-    execution = SimpleNamespace(
+    execution = Execution(
         labels=("equal", "exact", "oracle"), schedules=schedules, realization=realization
     )
     oracle = SimpleNamespace(gap_usd=0.5, method="found")

@@ -209,6 +209,8 @@ def _json_ready(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_json_ready(v) for v in value]
     if isinstance(value, np.ndarray):
+        if value.dtype.kind in "biu" or (value.dtype.kind == "f" and np.isfinite(value).all()):
+            return value.tolist()  # already JSON-native numbers (the common, fast case)
         return _json_ready(value.tolist())
     if isinstance(value, np.bool_ | bool):
         return bool(value)
@@ -319,7 +321,7 @@ class BaseImpact(ABC):
             diag = {
                 "columns": [str(c) for c in self.diagnostics.columns],
                 "dtypes": [str(t) for t in self.diagnostics.dtypes],
-                "data": {str(c): self.diagnostics[c].tolist() for c in self.diagnostics.columns},
+                "data": {str(c): self.diagnostics[c].to_numpy() for c in self.diagnostics.columns},
             }
         return _json_ready(
             {

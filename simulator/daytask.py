@@ -132,11 +132,18 @@ def _base_columns(task: DayTask, inputs: DayInputs, spec: float, size: float) ->
     }
 
 
-def _labelled(task: DayTask) -> tuple[tuple[str, Strategy], ...]:
-    labelled = list(task.strategies)
+def labelled_strategies(
+    strategies: tuple[tuple[str, Strategy], ...],
+) -> tuple[tuple[str, Strategy], ...]:
+    """The run's labelled strategies with the baseline ``equal`` first when it is absent."""
+    labelled = list(strategies)
     if BASELINE not in {label for label, _ in labelled}:
         labelled.insert(0, (BASELINE, get_strategy(BASELINE)))
     return tuple(labelled)
+
+
+def _labelled(task: DayTask) -> tuple[tuple[str, Strategy], ...]:
+    return labelled_strategies(task.strategies)
 
 
 def _oracle(task: DayTask, market: Market, book, plan: SizePlan, candidates: list[np.ndarray]):
@@ -260,8 +267,12 @@ def run_day_task(task: DayTask) -> DayOutcome:
         beyond_depth_bps=s.beyond_depth_bps,
     )
     test_volume = task.test.volume[0]
-    # 1. plan every size before the open (training window only).
-    plans = [plan_size(inputs, spec, size, strategies, s) for spec, size in inputs.sizes]
+    # 1. plan every size before the open (training window only), unless the window's
+    # plans came with the inputs (plan_window).
+    if inputs.plans is not None:
+        plans = list(inputs.plans)
+    else:
+        plans = [plan_size(inputs, spec, size, strategies, s) for spec, size in inputs.sizes]
     # 2. execute: the adaptive policies of every size step through the day together ...
     stepped, index = _step_adaptive(task, market, plans)
     # The test day's book as a model, built once for every size's oracle.

@@ -22,9 +22,15 @@ from models import BookSnapshots
 from models.errors import InvalidParameterError
 from strategies import Strategy
 
-from .daytask import DayOutcome, DayTask, normalize_result_types, run_day_task
+from .daytask import (
+    DayOutcome,
+    DayTask,
+    labelled_strategies,
+    normalize_result_types,
+    run_day_task,
+)
 from .parts import PartStore
-from .plan import DayInputs, prepare_inputs
+from .plan import DayInputs, plan_window, prepare_inputs
 from .settings import BACKENDS, EvaluationSettings
 from .workers import check_scheduler, effective_n_jobs, shutdown_loky, watch_parent
 
@@ -124,9 +130,16 @@ def _windows(
 
 
 def _fit_window(
-    regime: str, start: int, stop: int, train: BookSnapshots, settings: EvaluationSettings
+    regime: str,
+    start: int,
+    stop: int,
+    train: BookSnapshots,
+    strategies: tuple[tuple[str, Strategy], ...],
+    settings: EvaluationSettings,
 ) -> tuple[tuple[str, int, int], DayInputs]:
-    return (regime, start, stop), prepare_inputs(train, settings)
+    """Fit one training window and plan every size with every strategy on it."""
+    inputs = prepare_inputs(train, settings)
+    return (regime, start, stop), plan_window(inputs, labelled_strategies(strategies), settings)
 
 
 def _tasks(
@@ -337,10 +350,15 @@ def evaluate(
             runner = joblib.Parallel(
                 n_jobs=n_jobs if backend != "dask" else -1, return_as="generator_unordered"
             )
-            # Stage 1: one fit per training window, wherever the tasks run.
+            # Stage 1: one fit and one plan per training window, wherever the tasks run.
             fits = runner(
                 joblib.delayed(_fit_window)(
-                    regime, start, stop, markets[regime].select_days(slice(start, stop)), settings
+                    regime,
+                    start,
+                    stop,
+                    markets[regime].select_days(slice(start, stop)),
+                    tuple(labelled),
+                    settings,
                 )
                 for regime, start, stop in windows
             )

@@ -40,6 +40,7 @@ __all__ = [
     "SizePlan",
     "prepare_inputs",
     "plan_size",
+    "plan_window",
     "price_volatility",
 ]
 
@@ -73,6 +74,10 @@ class DayInputs:
         Each training day's own parameters and the pooled fit's standard errors
         (:class:`strategies.evidence.TrainingEvidence`), for strategies that guard against
         the fit's noise (``robust``); None for ``book`` models and saved models.
+    plans : tuple of SizePlan or None
+        Every strategy's plan of every size, made once for the window
+        (:func:`plan_window`): the test days of one refit block share their inputs, so they
+        share their plans.  None: each test day plans for itself.
     """
 
     model: object
@@ -87,6 +92,7 @@ class DayInputs:
     fit_seconds: float = 0.0
     resilience_half_life: float = np.nan
     evidence: TrainingEvidence | None = None
+    plans: tuple[SizePlan, ...] | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -401,3 +407,35 @@ def plan_size(
         return SizePlan(size_spec, size_shares, None, planned, message)
     planned = tuple(_plan_one(label, st, problem, inputs, settings) for label, st in strategies)
     return SizePlan(size_spec, size_shares, problem, planned)
+
+
+def plan_window(
+    inputs: DayInputs,
+    strategies: tuple[tuple[str, Strategy], ...],
+    settings: EvaluationSettings,
+) -> DayInputs:
+    """``inputs`` with every size planned by every strategy (:func:`plan_size`), once.
+
+    A plan depends on the training window only (the inputs, the strategies and the
+    settings), never on the test day, so the days of a refit block can share it: planning
+    once per window instead of once per day divides the planning work by ``refit_every``
+    and gives those days identical schedules by construction.  Each strategy's
+    ``solve_ms`` is then the time of that one call.
+
+    Parameters
+    ----------
+    inputs : DayInputs
+        The window's inputs (from :func:`prepare_inputs`).
+    strategies : tuple of (label, Strategy)
+        Every strategy of the run, the baseline included, in row order.
+    settings : EvaluationSettings
+
+    Returns
+    -------
+    DayInputs
+        The same inputs with ``plans`` set.
+    """
+    plans = tuple(
+        plan_size(inputs, spec, size, strategies, settings) for spec, size in inputs.sizes
+    )
+    return dataclasses.replace(inputs, plans=plans)

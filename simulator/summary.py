@@ -67,7 +67,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from arch.bootstrap import MovingBlockBootstrap
 
 from models.errors import DataError, InvalidParameterError
 
@@ -227,6 +226,10 @@ def moving_block_indices(
         )
     if not isinstance(samples, int | np.integer) or samples < 1:
         raise InvalidParameterError(f"samples must be an integer >= 1; got {samples!r}")
+    # Imported here: arch loads statsmodels and matplotlib (0.8 s), which validate, fit and
+    # the workers never need.
+    from arch.bootstrap import MovingBlockBootstrap
+
     bs = MovingBlockBootstrap(
         int(block_length), np.arange(n_days), seed=np.random.default_rng(seed)
     )

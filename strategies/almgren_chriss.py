@@ -311,7 +311,7 @@ def _multipliers(g, free, at_lo, at_up):
     return g + nu
 
 
-def solve_risk_qp(eta, h, risk_weight, total, lower, upper, max_iter=None):
+def solve_risk_qp(eta, h, risk_weight, total, lower, upper, max_iter=None, active=None):
     """Exact min sum eta x^2 + h x + sum_k w_k X_k^2 s.t. sum x = S, lower <= x <= upper.
 
     X_k = S - sum_{j <= k} x_j are the holdings after interval k. In holdings the Hessian is
@@ -337,6 +337,10 @@ def solve_risk_qp(eta, h, risk_weight, total, lower, upper, max_iter=None):
         Bounds in shares (upper may be +inf), feasible for S.
     max_iter : int, optional
         Iteration cap of the primal fallback (default 10 N + 10).
+    active : tuple of two bool ndarrays of shape (N,), optional
+        A guess of the intervals at their lower and upper bounds (a warm start, for example
+        the previous solve of a sequence); by default those of the water-filling optimum
+        without risk.  It changes the path, not the minimiser.
 
     Returns
     -------
@@ -353,11 +357,15 @@ def solve_risk_qp(eta, h, risk_weight, total, lower, upper, max_iter=None):
     lo = np.asarray(lower, dtype=float)
     up = np.asarray(upper, dtype=float)
     n = eta.shape[0]
-    start = waterfill_linear(eta, h, total, lo, up)[0]
     fixed_eq = lo >= up
     tol_x = 1e-12 * total
-    at_lo = (start <= lo) | fixed_eq
-    at_up = (start >= up) & ~at_lo
+    if active is None:
+        start = waterfill_linear(eta, h, total, lo, up)[0]
+        at_lo = (start <= lo) | fixed_eq
+        at_up = (start >= up) & ~at_lo
+    else:
+        at_lo = np.asarray(active[0], dtype=bool) | fixed_eq
+        at_up = np.asarray(active[1], dtype=bool) & ~at_lo
     seen = set()
     n_iter = 0
     while True:
@@ -376,6 +384,7 @@ def solve_risk_qp(eta, h, risk_weight, total, lower, upper, max_iter=None):
         if (new_lo == at_lo).all() and (new_up == at_up).all():
             return np.clip(x, lo, up), n_iter, True
         at_lo, at_up = new_lo, new_up
+    start = waterfill_linear(eta, h, total, lo, up)[0]
     x, more, ok = _primal_active_set(start, eta, h, w, total, lo, up, max_iter)
     return x, n_iter + more, ok
 
@@ -620,11 +629,11 @@ def _repair(x, total, lower, upper):
     return x
 
 
-def _risk_kkt(model, x, w, total, lower, upper):
+def _risk_kkt(mc, x, w, total, lower, upper):
     """Largest violation of the KKT conditions, relative to the scale of the gradient's terms
-    (marginal cost and risk subsidy 2 sum_{k >= t} w_k X_k), both in dollars per share."""
+    (marginal cost ``mc`` at ``x`` and risk subsidy 2 sum_{k >= t} w_k X_k), both in dollars
+    per share."""
     held = total - np.cumsum(x)
-    mc = np.asarray(model.marginal_cost(x), dtype=float)
     subsidy = 2.0 * np.cumsum((w * held)[::-1])[::-1]
     g = mc - subsidy
     tol = 1e-9 * total
@@ -642,14 +651,60 @@ def _risk_kkt(model, x, w, total, lower, upper):
     return float(viol.max()) / scale
 
 
+def _marginal_function(model):
+    """``model.marginal_cost`` for the solver's inner loops: the power law's formula without
+    the argument checks (the same numbers, from checked arrays), any other model as is."""
+    if getattr(model, "kind", None) == "power":
+        h = np.asarray(model.h, dtype=float)
+        delta = np.asarray(model.delta, dtype=float)
+        scale = (1.0 + delta) * np.asarray(model.alpha, dtype=float)
+        return lambda x: h + scale * x**delta
+    return lambda x: np.asarray(model.marginal_cost(x), dtype=float)
+
+
+def _line_search(slope, max_iter=60):
+    """Step in [0, 1] where the convex objective's directional derivative ``slope`` changes
+    sign: 1 if it is still <= 0 there, 0 if it is not < 0 at 0, else a root bracketed by
+    safeguarded regula falsi (Illinois), to 1e-9 of the initial slope or 1e-12 in step."""
+    f1 = slope(1.0)
+    if f1 <= 0:
+        return 1.0
+    f0 = slope(0.0)
+    if not f0 < 0:
+        return 0.0
+    a, fa, b, fb = 0.0, f0, 1.0, f1
+    side = 0
+    for _ in range(max_iter):
+        step = (a * fb - b * fa) / (fb - fa)
+        if not a < step < b:
+            step = 0.5 * (a + b)
+        f = slope(step)
+        if abs(f) <= 1e-9 * abs(f0):
+            return step
+        if b - a <= 1e-12:
+            return a
+        if f < 0:
+            a, fa = step, f
+            if side == -1:
+                fb *= 0.5
+            side = -1
+        else:
+            b, fb = step, f
+            if side == 1:
+                fa *= 0.5
+            side = 1
+    return a
+
+
 def solve_risk_smooth(model, risk_weight, total, lower, upper, x0, max_iter=100):
     """Minimise sum c_t(x_t) + w_t X_t^2 for any smooth convex model by Newton-SQP.
 
     Each iteration replaces c_t by its second-order expansion at x (curvature by central
-    differences of ``marginal_cost``), solves that risk QP exactly (:func:`solve_risk_qp`)
-    and takes the exact line-search step toward it on the true objective (bisection on the
-    directional derivative from ``marginal_cost``).  A descent method on a convex objective:
-    it stops when the KKT conditions hold to 1e-10 relative (or the step stalls).
+    differences of ``marginal_cost``), solves that risk QP exactly (:func:`solve_risk_qp`,
+    warm-started from the previous iteration's active bounds) and takes the exact line-search
+    step toward it on the true objective (safeguarded regula falsi on the directional
+    derivative from ``marginal_cost``).  A descent method on a convex objective: it stops when
+    the KKT conditions hold to 1e-10 relative (or the step stalls).
 
     Returns
     -------
@@ -664,46 +719,44 @@ def solve_risk_smooth(model, risk_weight, total, lower, upper, x0, max_iter=100)
     x = np.asarray(x0, dtype=float).copy()
     n = x.shape[0]
     base = max(total / n, np.finfo(float).tiny)
-
-    def slope(y, d, nu):
-        # Directional derivative of the Lagrangian f - nu sum(x): d sums to 0 only up to
-        # rounding, and nu * sum(d) would swamp the derivative near the optimum.
-        held = total - np.cumsum(y)
-        g = np.asarray(model.marginal_cost(y), dtype=float) - nu
-        return float(np.dot(g, d) - 2.0 * np.dot(w * held, np.cumsum(d)))
+    marginal = _marginal_function(model)
+    active = (x <= lower, x >= upper)
 
     it = 0
+    mc = marginal(x)
     for it in range(1, max_iter + 1):
-        if _risk_kkt(model, x, w, total, lower, upper) <= 1e-10:
-            return x, it - 1, _risk_kkt(model, x, w, total, lower, upper)
+        kkt = _risk_kkt(mc, x, w, total, lower, upper)
+        if kkt <= 1e-10:
+            return x, it - 1, kkt
         eps = 1e-6 * np.maximum(x, 1e-3 * base)
-        up_x = np.asarray(model.marginal_cost(x + eps), dtype=float)
-        dn_x = np.asarray(model.marginal_cost(np.maximum(x - eps, 0.0)), dtype=float)
-        curv = (up_x - dn_x) / (x + eps - np.maximum(x - eps, 0.0))
+        below = np.maximum(x - eps, 0.0)
+        curv = (marginal(x + eps) - marginal(below)) / (x + eps - below)
         curv = np.maximum(curv, 1e-12 * max(float(curv.max()), np.finfo(float).tiny))
-        mc = np.asarray(model.marginal_cost(x), dtype=float)
-        target, _, ok = solve_risk_qp(0.5 * curv, mc - curv * x, w, total, lower, upper)
+        target, _, ok = solve_risk_qp(
+            0.5 * curv, mc - curv * x, w, total, lower, upper, active=active
+        )
         d = target - x
         if not ok or float(np.abs(d).max()) <= 1e-13 * total:
             break
+        active = (target <= lower, target >= upper)
         inner = (x > lower) & (x < upper)
         grad = mc - 2.0 * np.cumsum((w * (total - np.cumsum(x)))[::-1])[::-1]
         nu = float(np.mean(grad[inner])) if inner.any() else 0.0
-        if slope(x + d, d, nu) <= 0:
-            step = 1.0
-        else:
-            lo_a, hi_a = 0.0, 1.0
-            for _ in range(60):
-                mid = 0.5 * (lo_a + hi_a)
-                if slope(x + mid * d, d, nu) > 0:
-                    hi_a = mid
-                else:
-                    lo_a = mid
-            step = lo_a
+        cum_d = np.cumsum(d)
+
+        def slope(step, x=x, d=d, cum_d=cum_d, nu=nu):
+            # Directional derivative of the Lagrangian f - nu sum(x): d sums to 0 only up to
+            # rounding, and nu * sum(d) would swamp the derivative near the optimum.
+            y = x + step * d
+            held = total - np.cumsum(y)
+            return float(np.dot(marginal(y) - nu, d) - 2.0 * np.dot(w * held, cum_d))
+
+        step = _line_search(slope)
         if step == 0.0:
             break
         x = np.clip(x + step * d, lower, upper)
-    return _repair(x, total, lower, upper), it, _risk_kkt(model, x, w, total, lower, upper)
+        mc = marginal(x)
+    return _repair(x, total, lower, upper), it, _risk_kkt(marginal(x), x, w, total, lower, upper)
 
 
 def solve_risk(model, risk_weight, total, lower, upper):

@@ -209,8 +209,13 @@ def _json_ready(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_json_ready(v) for v in value]
     if isinstance(value, np.ndarray):
-        if value.dtype.kind in "biu" or (value.dtype.kind == "f" and np.isfinite(value).all()):
-            return value.tolist()  # already JSON-native numbers (the common, fast case)
+        if value.dtype.kind in "biu":
+            return value.tolist()
+        if value.dtype.kind == "f":  # numbers as they are, NaN and infinities as None
+            finite = np.isfinite(value)
+            if finite.all():
+                return value.tolist()
+            return np.where(finite, value.astype(object), None).tolist()
         return _json_ready(value.tolist())
     if isinstance(value, np.bool_ | bool):
         return bool(value)

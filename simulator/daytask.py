@@ -29,7 +29,7 @@ from strategies import Strategy, get_strategy
 from .execute import PolicyOrder, concat_executions, execute_schedules, step_policies
 from .isolation import StrategyFailure, call_isolated
 from .market import Market
-from .oracle import hindsight_oracle
+from .oracle import hindsight_oracle, static_optima
 from .plan import DayInputs, SizePlan, plan_size, price_volatility
 from .score import (
     BASELINE,
@@ -146,7 +146,15 @@ def _labelled(task: DayTask) -> tuple[tuple[str, Strategy], ...]:
     return labelled_strategies(task.strategies)
 
 
-def _oracle(task: DayTask, market: Market, book, plan: SizePlan, candidates: list[np.ndarray]):
+def _oracle(
+    task: DayTask,
+    market: Market,
+    book,
+    plan: SizePlan,
+    candidates: list[np.ndarray],
+    candidate_costs: np.ndarray,
+    static: np.ndarray | None = None,
+):
     """The oracle's (OracleResult, ms) or (None, message)."""
     s = task.settings
     start = time.perf_counter()
@@ -162,6 +170,8 @@ def _oracle(task: DayTask, market: Market, book, plan: SizePlan, candidates: lis
                 s.lot_size,
                 np.stack(candidates) if candidates else None,
                 book,
+                candidate_costs if candidates else None,
+                static,
             ),
             None,
         )
@@ -190,7 +200,25 @@ def _step_adaptive(task: DayTask, market: Market, plans: list[SizePlan]):
     return stepped, index
 
 
-def _execute_size(task: DayTask, market: Market, book, plan: SizePlan, j: int, stepped, index):
+def _static_optima(task: DayTask, book, plans: list[SizePlan]) -> dict[int, np.ndarray]:
+    """Every feasible size's static book optimum in one batch, by size position; empty when
+    the batch fails (each size's oracle then solves its own and reports its own failure)."""
+    feasible = [j for j, plan in enumerate(plans) if plan.problem is not None]
+    if book is None or not feasible:
+        return {}
+    sizes = np.array([plans[j].size_shares for j in feasible])
+    lower = np.stack([plans[j].problem.lower for j in feasible])
+    upper = np.stack([plans[j].problem.upper for j in feasible])
+    try:
+        batch = call_isolated(ORACLE, lambda: static_optima(book, sizes, lower, upper), None)
+    except StrategyFailure:
+        return {}
+    return dict(zip(feasible, batch, strict=True))
+
+
+def _execute_size(
+    task: DayTask, market: Market, book, plan: SizePlan, j: int, stepped, index, optimum=None
+):
     """Execute one size's orders; (execution or None, names, solve_ms, predictions, oracle,
     failures)."""
     s = task.settings
@@ -210,27 +238,31 @@ def _execute_size(task: DayTask, market: Market, book, plan: SizePlan, j: int, s
     for p, row in zip(adaptive, rows, strict=True):
         solve_ms[p.label] = p.solve_ms + float(stepped.decide_ms[row])
     predicted = {p.label: p.predicted_usd for p in (*static, *adaptive)}
-    labels = [p.label for p in static]
-    schedules = [p.schedule for p in static]
-    executed = [stepped.schedules[row] for row in rows]
+    parts = []
+    if static:
+        schedules = np.stack([p.schedule for p in static])
+        labels = tuple(p.label for p in static)
+        parts.append(execute_schedules(market, 0, labels, schedules, s.side))
+    if adaptive:
+        parts.append(stepped.execution(rows, [p.label for p in adaptive]))
     oracle = None
     if plan.problem is not None and s.oracle:
-        # The oracle sees every executed schedule, the policies' included: never beaten.
-        oracle, ms = _oracle(task, market, book, plan, schedules + executed)
+        # The oracle sees every executed schedule, the policies' included, with the costs
+        # their rows report: never beaten.
+        candidates = [x for part in parts for x in part.schedules]
+        costs = np.concatenate(
+            [np.asarray(part.realization.total_impact_usd, dtype=float) for part in parts]
+            or [np.empty(0)]
+        )
+        oracle, ms = _oracle(task, market, book, plan, candidates, costs, optimum)
         if oracle is None:
             failures.append((ORACLE, ORACLE, ms))
         else:
-            labels.append(ORACLE)
-            schedules.append(oracle.schedule)
+            parts.append(execute_schedules(market, 0, (ORACLE,), oracle.schedule[None, :], s.side))
             names[ORACLE], solve_ms[ORACLE] = ORACLE, ms
             predicted[ORACLE] = float(task.inputs.model.total_cost(oracle.schedule))
     elif plan.problem is None and s.oracle:
         failures.append((ORACLE, ORACLE, plan.error))
-    parts = []
-    if labels:
-        parts.append(execute_schedules(market, 0, tuple(labels), np.stack(schedules), s.side))
-    if adaptive:
-        parts.append(stepped.execution(rows, [p.label for p in adaptive]))
     if not parts:
         return None, names, solve_ms, predicted, oracle, failures
     order = [p.label for p in plan.planned if p.label in names] + (
@@ -281,6 +313,7 @@ def run_day_task(task: DayTask) -> DayOutcome:
         if s.oracle
         else None
     )
+    statics = _static_optima(task, book, plans)
     rows, schedule_parts = [], []
     for j, plan in enumerate(plans):
         spec, size = plan.size_spec, plan.size_shares
@@ -291,7 +324,7 @@ def run_day_task(task: DayTask) -> DayOutcome:
         )
         # ... then the fixed schedules and the oracle of each size.
         execution, names, solve_ms, predicted, oracle, failures = _execute_size(
-            task, market, book, plan, j, stepped, index
+            task, market, book, plan, j, stepped, index, statics.get(j)
         )
         if execution is not None:
             # 3. score.

@@ -29,7 +29,7 @@ from .daytask import (
     normalize_result_types,
     run_day_task,
 )
-from .parts import PartStore
+from .parts import PartStore, write_part
 from .plan import DayInputs, plan_window, prepare_inputs
 from .settings import BACKENDS, EvaluationSettings
 from .workers import check_scheduler, effective_n_jobs, shutdown_loky, watch_parent
@@ -168,8 +168,13 @@ def _tasks(
             )
 
 
-def _keyed(task: DayTask) -> tuple[str, int, DayOutcome]:
-    return task.regime, task.day_index, run_day_task(task)
+def _keyed(task: DayTask, parts_dir: Path | None = None):
+    """Run one day task; with ``parts_dir`` also write its part there (in the worker)."""
+    outcome = run_day_task(task)
+    files = (
+        None if parts_dir is None else write_part(parts_dir, task.regime, task.day_index, outcome)
+    )
+    return task.regime, task.day_index, outcome, files
 
 
 class WorkerPool:
@@ -373,9 +378,16 @@ def evaluate(
                 for d, _, _ in plan_test_days(books.n_days, settings)
                 if (regime, d) not in done
             )
-            stream = runner(joblib.delayed(_keyed)(task) for task in tasks)
-            for regime, day, outcome in _progress(stream, n_tasks, quiet, scenario, "", "day"):
-                if store is not None:
+            # Workers on this machine write their own parts (the driver only records them);
+            # a Dask cluster's workers may not share its file system.
+            local_parts = store.directory if store is not None and backend != "dask" else None
+            stream = runner(joblib.delayed(_keyed)(task, local_parts) for task in tasks)
+            for regime, day, outcome, files in _progress(
+                stream, n_tasks, quiet, scenario, "", "day"
+            ):
+                if files is not None:
+                    store.record(regime, day, files)
+                elif store is not None:
                     store.save(regime, day, outcome)
                 outcomes[(regime, day)] = outcome
     order = sorted(outcomes, key=lambda k: (list(markets).index(k[0]), k[1]))

@@ -33,12 +33,12 @@ import numpy as np
 
 from models import BookImpact
 from models.book_walk import marginal_offset
-from strategies import project_capped_simplex, round_schedule, solve_exact
+from strategies import project_capped_simplex, round_schedule, solve_exact, solve_exact_batch
 
 from .filters import ar1_filter
 from .market import Market
 
-__all__ = ["OracleResult", "hindsight_oracle"]
+__all__ = ["OracleResult", "hindsight_oracle", "static_optima"]
 
 _MAX_ITERATIONS = 200
 _ARMIJO = 1e-4
@@ -122,6 +122,28 @@ def _descend(market, side, x, cost, lower, upper, total, r):
     return x, cost
 
 
+def static_optima(
+    book_model: BookImpact, sizes: np.ndarray, lower: np.ndarray, upper: np.ndarray
+) -> np.ndarray:
+    """The exact optimum of the separable book cost for many order sizes of one day at once.
+
+    Parameters
+    ----------
+    book_model : BookImpact
+        The test day's book as an impact model.
+    sizes : ndarray, shape (K,)
+        Order sizes S, shares.
+    lower, upper : ndarray, shape (K, N)
+        Each size's bounds, shares.
+
+    Returns
+    -------
+    ndarray, shape (K, N)
+        One schedule per size (the starting point and lower bound of :func:`hindsight_oracle`).
+    """
+    return solve_exact_batch(book_model, np.asarray(sizes, dtype=float), lower=lower, upper=upper)
+
+
 def hindsight_oracle(
     market: Market,
     side: str,
@@ -131,6 +153,8 @@ def hindsight_oracle(
     lot_size: float = 0.0,
     candidates: np.ndarray | None = None,
     book_model: BookImpact | None = None,
+    candidate_costs: np.ndarray | None = None,
+    static: np.ndarray | None = None,
 ) -> OracleResult:
     """The cheapest schedule found for one test day's market (see the module docstring).
 
@@ -151,6 +175,13 @@ def hindsight_oracle(
     book_model : BookImpact, optional
         The test day's book as an impact model (built from ``market.books`` when omitted;
         pass it to share one across order sizes).
+    candidate_costs : ndarray, shape (K,), optional
+        The candidates' realised impact on this market, dollars, when the caller has them
+        already (the evaluator's execution): they are not realised again, and the oracle is
+        compared with exactly the costs the rows report.
+    static : ndarray, shape (N,), optional
+        The exact optimum of the separable book cost for this size and these bounds, when
+        the caller solved it already (:func:`static_optima`, one batch for every size).
 
     Returns
     -------
@@ -161,14 +192,24 @@ def hindsight_oracle(
         model = BookImpact.from_snapshots(
             market.books, side=side, beyond_depth_bps=market.beyond_depth_bps
         )
-    static = solve_exact(model, size_shares, lower=lower, upper=upper)
+    if static is None:
+        static = solve_exact(model, size_shares, lower=lower, upper=upper)
     bound = float(np.sum(model.cost(static)))
     r = market.recovery_factor
-    starts = [static if lot_size <= 0 else round_schedule(static, lot_size, lower, upper)]
-    if candidates is not None and len(candidates):
-        starts += list(np.atleast_2d(np.asarray(candidates, dtype=float)))
-    pool = np.stack(starts)
+    first = static if lot_size <= 0 else round_schedule(static, lot_size, lower, upper)
+    pool = first[None, :]
     costs = _realised(market, side, pool)
+    if candidates is not None and len(candidates):
+        candidates = np.atleast_2d(np.asarray(candidates, dtype=float))
+        if candidate_costs is None:
+            candidate_costs = _realised(market, side, candidates)
+        candidate_costs = np.asarray(candidate_costs, dtype=float)
+        if candidate_costs.shape != (len(candidates),):
+            raise ValueError(
+                f"candidate_costs must have shape ({len(candidates)},); got {candidate_costs.shape}"
+            )
+        pool = np.concatenate([pool, candidates])
+        costs = np.concatenate([costs, candidate_costs])
     best = int(np.argmin(costs))
     if r == 0.0:
         method = "exact optimum of the separable book cost"

@@ -29,7 +29,15 @@ from models.impact_base import BaseImpact
 from .daytask import DayOutcome, normalize_result_types
 from .outputs import atomic_write_bytes, atomic_write_parquet, atomic_write_text, file_sha256
 
-__all__ = ["MANIFEST", "PartStore", "PartWarning", "read_manifest", "remove_parts", "start_parts"]
+__all__ = [
+    "MANIFEST",
+    "PartStore",
+    "PartWarning",
+    "read_manifest",
+    "remove_parts",
+    "start_parts",
+    "write_part",
+]
 
 MANIFEST = "manifest.json"
 _FORMAT = 2
@@ -59,7 +67,8 @@ def read_manifest(directory) -> dict | None:
 
 
 def _write_manifest(directory: Path, manifest: dict) -> None:
-    atomic_write_text(directory / MANIFEST, json.dumps(manifest, indent=1))
+    # Compact: it is rewritten after every finished day.
+    atomic_write_text(directory / MANIFEST, json.dumps(manifest, separators=(",", ":")))
 
 
 def remove_parts(directory) -> int:
@@ -107,6 +116,28 @@ def start_parts(directory, fingerprint: str, components: dict) -> None:
     )
 
 
+def write_part(directory, regime: str, day: int, outcome: DayOutcome) -> dict:
+    """Write one finished task's files atomically (rows last); their sizes and checksums.
+
+    Needs no manifest, so an evaluation worker on the same file system can write its own
+    part and the driver only records it (:meth:`PartStore.record`).
+
+    Returns
+    -------
+    dict
+        ``{file name: {"size": bytes, "sha256": hex digest}}``.
+    """
+    base = Path(directory) / _stem(regime, day)
+    paths = [base.with_suffix(".model.json")]
+    atomic_write_bytes(paths[0], json.dumps(outcome.model.to_dict()).encode())
+    if outcome.schedules is not None:
+        paths.append(base.with_suffix(".schedules.parquet"))
+        atomic_write_parquet(outcome.schedules, paths[-1])
+    paths.append(base.with_suffix(".rows.parquet"))
+    atomic_write_parquet(outcome.rows, paths[-1])
+    return {p.name: {"size": p.stat().st_size, "sha256": file_sha256(p)} for p in paths}
+
+
 class PartStore:
     """Directory of finished tasks with a checksummed manifest (see the module docstring).
 
@@ -133,16 +164,11 @@ class PartStore:
 
     def save(self, regime: str, day: int, outcome: DayOutcome) -> None:
         """Store one finished task atomically, then record its files and checksums."""
+        self.record(regime, day, write_part(self.directory, regime, day, outcome))
+
+    def record(self, regime: str, day: int, files: dict) -> None:
+        """Record a part whose files :func:`write_part` wrote (here or in a worker)."""
         stem = _stem(regime, day)
-        base = self.directory / stem
-        paths = [base.with_suffix(".model.json")]
-        atomic_write_bytes(paths[0], json.dumps(outcome.model.to_dict()).encode())
-        if outcome.schedules is not None:
-            paths.append(base.with_suffix(".schedules.parquet"))
-            atomic_write_parquet(outcome.schedules, paths[-1])
-        paths.append(base.with_suffix(".rows.parquet"))
-        atomic_write_parquet(outcome.rows, paths[-1])
-        files = {p.name: {"size": p.stat().st_size, "sha256": file_sha256(p)} for p in paths}
         self._manifest["parts"][stem] = {"regime": regime, "day": int(day), "files": files}
         _write_manifest(self.directory, self._manifest)
 

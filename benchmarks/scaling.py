@@ -6,7 +6,8 @@ oracle) three ways - ``n_jobs=1``, ``n_jobs=2`` (loky, cold pool) and a Dask ``L
 of 2 worker processes - checks the results are identical and the fit count the same, and
 measures, in this process:
 
-* per-task time: one fit of a training window (stage 1) and one test day (stage 2);
+* per-task time: one fit and plan of a training window (stage 1: the model, then every
+  strategy's schedule of every size) and one test day (stage 2: execution, oracle, scores);
 * per-task bytes shipped to a worker (pickled task) and back (pickled outcome);
 * the driver's own time per task (building, pickling and collecting it).
 
@@ -36,9 +37,9 @@ import numpy as np
 import pandas as pd
 
 from simulator import EvaluationSettings, SizeSpec, evaluate, synthesize_market
-from simulator.daytask import run_day_task
+from simulator.daytask import labelled_strategies, run_day_task
 from simulator.evaluate import _tasks, _windows, plan_test_days
-from simulator.plan import prepare_inputs
+from simulator.plan import plan_window, prepare_inputs
 from strategies import get_strategy
 
 STRATEGIES = (
@@ -60,16 +61,17 @@ def _settings(days: int, training: int, refit: int) -> EvaluationSettings:
 
 
 def _per_task(books, strategies, settings, repeats: int = 3):
-    """Median seconds and pickled bytes of one window fit and one test day (in process)."""
+    """Median seconds and pickled bytes of one window's fit and plan and of one test day."""
     windows = _windows({"markov": books}, settings, set())
     regime, start, stop = windows[len(windows) // 2]
     train = books.select_days(slice(start, stop))
+    labelled = labelled_strategies(tuple(strategies))
     fit_s, inputs = [], None
     for _ in range(repeats):
         t0 = time.perf_counter()
-        inputs = prepare_inputs(train, settings)
+        inputs = plan_window(prepare_inputs(train, settings), labelled, settings)
         fit_s.append(time.perf_counter() - t0)
-    fit_bytes = len(pickle.dumps((regime, start, stop, train, settings)))
+    fit_bytes = len(pickle.dumps((regime, start, stop, train, labelled, settings)))
     fit_back = len(pickle.dumps(inputs))
     prepared = {w: inputs for w in windows}
     task = next(_tasks({"markov": books}, strategies, settings, "scaling", set(), prepared))
@@ -147,8 +149,8 @@ def main() -> None:
 
     m = _per_task(books, strategies, settings)
     print(
-        f"per task: fit {1e3 * m['t_fit']:.1f} ms (ships {m['fit_bytes'] / 1e6:.2f} MB, returns "
-        f"{m['fit_back'] / 1e3:.0f} kB); test day {1e3 * m['t_day']:.1f} ms (ships "
+        f"per task: fit and plan {1e3 * m['t_fit']:.1f} ms (ships {m['fit_bytes'] / 1e6:.2f} "
+        f"MB, returns {m['fit_back'] / 1e3:.0f} kB); test day {1e3 * m['t_day']:.1f} ms (ships "
         f"{m['task_bytes'] / 1e3:.0f} kB, returns {m['back_bytes'] / 1e3:.0f} kB); driver "
         f"{1e3 * m['t_driver']:.2f} ms per task"
     )

@@ -27,6 +27,7 @@ import yaml
 from click.testing import CliRunner
 
 from run_backtest import cli
+from simulator.rundir import INTERNAL_DIR
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, str(REPO_ROOT / "run_backtest.py")]
@@ -296,9 +297,13 @@ def test_case2_two_real_runs_at_once(tmp_path):
         stderr=subprocess.PIPE,
         text=True,
     )
+    # The first run holds the lock from its start; its slow plugin plans every window (a
+    # second per call) before any day runs, so it is still running when the second starts.
+    lock = out / INTERNAL_DIR / "lock"
     deadline = time.monotonic() + 60
-    while not list((out / "parts").glob("*.rows.parquet")) and time.monotonic() < deadline:
-        time.sleep(0.1)
+    while not lock.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert first.poll() is None, "the first run ended before the second started"
     second = subprocess.run(
         [*CLI, "run", str(path), "--out", str(out), "--quiet", "--overwrite", "--seed", "5"],
         env=env,

@@ -44,13 +44,13 @@ _TEST_DAY_CAPS = """    inputs = task.inputs
 
     _ev = task.test.volume.mean(axis=0)
     _lo, _up = _b(s, _ev)
-    inputs = _dc.replace(inputs, expected_volume=_ev, lower=_lo, upper=_up)
+    inputs = _dc.replace(inputs, expected_volume=_ev, lower=_lo, upper=_up, plans=None)
 """
 
 _TEST_DAY_VOLATILITY = """    inputs = task.inputs
     import dataclasses as _dc
 
-    inputs = _dc.replace(inputs, volatility=price_volatility(task.test))
+    inputs = _dc.replace(inputs, volatility=price_volatility(task.test), plans=None)
 """
 
 _LAST_DAY_NEVER_DRAWN = """    rng = np.random.default_rng(seed)
@@ -62,7 +62,7 @@ _LAST_DAY_NEVER_DRAWN = """    rng = np.random.default_rng(seed)
 MUTANTS = (
     HandMutant(
         "H1",
-        "participation caps from the test day's volume",
+        "the day task re-plans with participation caps from the test day's volume",
         "simulator/daytask.py",
         "    inputs = task.inputs\n",
         _TEST_DAY_CAPS,
@@ -70,7 +70,7 @@ MUTANTS = (
     ),
     HandMutant(
         "H2",
-        "price volatility from the test day",
+        "the day task re-plans with price volatility from the test day",
         "simulator/daytask.py",
         "    inputs = task.inputs\n",
         _TEST_DAY_VOLATILITY,

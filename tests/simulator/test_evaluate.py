@@ -213,3 +213,34 @@ def test_refit_every_reuses_the_window_and_matches_serial(market):
     assert serial.groupby("day_index")["train_start"].first().tolist() == [
         pd.Timestamp(market.dates[i]) for i in (0, 0, 0, 3)
     ]
+
+
+def test_planning_once_per_window_matches_planning_every_day(market):
+    # evaluate() plans in the window's task and the block's days share the plans; a day task
+    # given inputs without plans plans for itself: the rows are the same (solve_ms aside),
+    # and the days of one block trade identical schedules.
+    from simulator.daytask import DayTask, labelled_strategies, run_day_task
+    from simulator.plan import prepare_inputs
+
+    settings = _settings(refit_every=3)
+    strategies = _strategies()
+    shared = evaluate(market, strategies, settings, n_jobs=1).results
+    own = []
+    for day, start, stop in plan_test_days(market.n_days, settings):
+        inputs = prepare_inputs(market.select_days(slice(start, stop)), settings)
+        assert inputs.plans is None
+        task = DayTask(
+            scenario="",
+            regime=market.symbol or "market",
+            day_index=day,
+            inputs=inputs,
+            test=market.select_days([day]),
+            strategies=labelled_strategies(tuple(strategies)),
+            settings=settings,
+            keep_schedules=False,
+        )
+        own.append(run_day_task(task).rows)
+    own = pd.concat(own, ignore_index=True)
+    pd.testing.assert_frame_equal(_stable(shared), _stable(own), check_dtype=False)
+    block = shared[shared["day_index"].isin([4, 5, 6]) & (shared["strategy"] == "exact")]
+    assert block.groupby("size_spec")["predicted_cost_usd"].nunique().eq(1).all()

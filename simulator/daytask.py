@@ -26,7 +26,13 @@ import pandas as pd
 from models import BookImpact, BookSnapshots
 from strategies import Strategy, get_strategy
 
-from .execute import PolicyOrder, concat_executions, execute_schedules, step_policies
+from .execute import (
+    Execution,
+    PolicyOrder,
+    concat_executions,
+    execute_schedules,
+    step_policies,
+)
 from .isolation import StrategyFailure, call_isolated
 from .market import Market
 from .oracle import hindsight_oracle, static_optima
@@ -258,7 +264,11 @@ def _execute_size(
         if oracle is None:
             failures.append((ORACLE, ORACLE, ms))
         else:
-            parts.append(execute_schedules(market, 0, (ORACLE,), oracle.schedule[None, :], s.side))
+            if oracle.realization is not None:  # realised by the oracle on this market
+                parts.append(Execution((ORACLE,), oracle.schedule[None, :], oracle.realization))
+            else:
+                x = oracle.schedule[None, :]
+                parts.append(execute_schedules(market, 0, (ORACLE,), x, s.side))
             names[ORACLE], solve_ms[ORACLE] = ORACLE, ms
             predicted[ORACLE] = float(task.inputs.model.total_cost(oracle.schedule))
     elif plan.problem is None and s.oracle:

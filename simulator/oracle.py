@@ -60,12 +60,16 @@ class OracleResult:
         ``cost_usd`` up to lot rounding when the cost is separable).
     method : str
         How it was found.
+    realization : Realization or None
+        The market's realisation of ``schedule`` (arrays of shape (1, N)) when it was
+        computed on the way, so the caller need not realise it again; None otherwise.
     """
 
     schedule: np.ndarray
     cost_usd: float
     lower_bound_usd: float
     method: str
+    realization: object = None
 
     @property
     def gap_usd(self) -> float:
@@ -198,7 +202,8 @@ def hindsight_oracle(
     r = market.recovery_factor
     first = static if lot_size <= 0 else round_schedule(static, lot_size, lower, upper)
     pool = first[None, :]
-    costs = _realised(market, side, pool)
+    first_realized = market.realize(0, pool, side=side)
+    costs = np.asarray(first_realized.total_impact_usd, dtype=float)
     if candidates is not None and len(candidates):
         candidates = np.atleast_2d(np.asarray(candidates, dtype=float))
         if candidate_costs is None:
@@ -213,7 +218,8 @@ def hindsight_oracle(
     best = int(np.argmin(costs))
     if r == 0.0:
         method = "exact optimum of the separable book cost"
-        return OracleResult(pool[best], float(costs[best]), bound, method)
+        realization = first_realized if best == 0 else None
+        return OracleResult(pool[best], float(costs[best]), bound, method, realization)
     x, cost = _descend(
         market,
         side,

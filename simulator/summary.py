@@ -233,7 +233,8 @@ def moving_block_indices(
     bs = MovingBlockBootstrap(
         int(block_length), np.arange(n_days), seed=np.random.default_rng(seed)
     )
-    return np.stack([pos[0] for pos, _ in bs.bootstrap(int(samples))]).astype(np.intp)
+    # update_indices() draws what bs.bootstrap() would, without resampling any data.
+    return np.stack([bs.update_indices() for _ in range(int(samples))]).astype(np.intp)
 
 
 def block_bootstrap_ci(

@@ -129,6 +129,10 @@ def _windows(
     return list(seen)
 
 
+_MANIFEST_EVERY_S = 1.0
+"""How stale the part manifest may get while days finish (a killed run recomputes them)."""
+
+
 def _fit_window(
     regime: str,
     start: int,
@@ -382,14 +386,18 @@ def evaluate(
             # a Dask cluster's workers may not share its file system.
             local_parts = store.directory if store is not None and backend != "dask" else None
             stream = runner(joblib.delayed(_keyed)(task, local_parts) for task in tasks)
-            for regime, day, outcome, files in _progress(
-                stream, n_tasks, quiet, scenario, "", "day"
-            ):
-                if files is not None:
-                    store.record(regime, day, files)
-                elif store is not None:
-                    store.save(regime, day, outcome)
-                outcomes[(regime, day)] = outcome
+            try:
+                for regime, day, outcome, files in _progress(
+                    stream, n_tasks, quiet, scenario, "", "day"
+                ):
+                    if files is not None:
+                        store.record(regime, day, files, flush_after_s=_MANIFEST_EVERY_S)
+                    elif store is not None:
+                        store.save(regime, day, outcome)
+                    outcomes[(regime, day)] = outcome
+            finally:  # an interrupted run keeps every part it recorded
+                if store is not None:
+                    store.flush()
     order = sorted(outcomes, key=lambda k: (list(markets).index(k[0]), k[1]))
     results = pd.concat([outcomes[k].rows for k in order], ignore_index=True)
     results = normalize_result_types(results)

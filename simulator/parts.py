@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 import warnings
 from pathlib import Path
 
@@ -156,6 +157,8 @@ class PartStore:
         if manifest is None:
             manifest = {"format": _FORMAT, "fingerprint": None, "components": {}, "parts": {}}
         self._manifest = manifest
+        self._pending = False
+        self._written = -float("inf")
 
     @property
     def fingerprint(self) -> str | None:
@@ -166,11 +169,33 @@ class PartStore:
         """Store one finished task atomically, then record its files and checksums."""
         self.record(regime, day, write_part(self.directory, regime, day, outcome))
 
-    def record(self, regime: str, day: int, files: dict) -> None:
-        """Record a part whose files :func:`write_part` wrote (here or in a worker)."""
+    def record(self, regime: str, day: int, files: dict, *, flush_after_s: float = 0.0) -> None:
+        """Record a part whose files :func:`write_part` wrote (here or in a worker).
+
+        Parameters
+        ----------
+        regime, day : str, int
+            The part's task.
+        files : dict
+            What :func:`write_part` returned.
+        flush_after_s : float, default 0
+            Rewrite the manifest only when it is at least this old (seconds), else at the
+            next :meth:`flush`: a part not yet in the manifest is computed again on resume,
+            so a killed run loses at most that much finished work, and a long run does not
+            rewrite a growing manifest after every day.
+        """
         stem = _stem(regime, day)
         self._manifest["parts"][stem] = {"regime": regime, "day": int(day), "files": files}
-        _write_manifest(self.directory, self._manifest)
+        self._pending = True
+        if time.monotonic() - self._written >= flush_after_s:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the manifest if a recorded part is not in it yet."""
+        if self._pending:
+            _write_manifest(self.directory, self._manifest)
+            self._pending = False
+            self._written = time.monotonic()
 
     def _damaged(self, stem: str, entry: dict, file: Path, reason: str) -> None:
         warnings.warn(

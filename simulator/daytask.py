@@ -105,8 +105,9 @@ class DayOutcome:
     ----------
     rows : DataFrame
         One row per (size, strategy), columns :data:`RESULT_COLUMNS`.
-    model : BaseImpact
-        The model fitted on the training window.
+    model : BaseImpact or None
+        The model fitted on the training window (None for a day read back from a part
+        other than the representative day's, whose model is not stored).
     schedules : DataFrame or None
         Long table ``size_spec, strategy, interval, shares`` when requested.
     """

@@ -1,8 +1,8 @@
 """Finished evaluation tasks stored one file set per task, so interrupted runs can resume.
 
 A parts directory holds ``manifest.json`` and, per finished (regime, test day),
-``<stem>.model.json``, ``<stem>.schedules.parquet`` (representative day only) and
-``<stem>.rows.parquet``.  The manifest records the fingerprint of the run the parts belong
+``<stem>.rows.parquet``, plus ``<stem>.model.json`` and ``<stem>.schedules.parquet`` for the
+representative (last) day.  The manifest records the fingerprint of the run the parts belong
 to (:func:`simulator.rundir.run_fingerprint`) and every part file with its size and SHA-256,
 written after the files themselves:
 
@@ -129,9 +129,12 @@ def write_part(directory, regime: str, day: int, outcome: DayOutcome) -> dict:
         ``{file name: {"size": bytes, "sha256": hex digest}}``.
     """
     base = Path(directory) / _stem(regime, day)
-    paths = [base.with_suffix(".model.json")]
-    atomic_write_bytes(paths[0], json.dumps(outcome.model.to_dict()).encode())
+    paths = []
     if outcome.schedules is not None:
+        # The representative day: the run's figures and reports use its model and schedules
+        # (the other days' models are the same few windows' and are never read back).
+        paths.append(base.with_suffix(".model.json"))
+        atomic_write_bytes(paths[-1], json.dumps(outcome.model.to_dict()).encode())
         paths.append(base.with_suffix(".schedules.parquet"))
         atomic_write_parquet(outcome.schedules, paths[-1])
     paths.append(base.with_suffix(".rows.parquet"))
@@ -253,7 +256,11 @@ class PartStore:
             try:
                 rows = normalize_result_types(pd.read_parquet(rows_path))
                 current = self.directory / f"{stem}.model.json"
-                model = BaseImpact.from_dict(json.loads(current.read_text()))
+                model = (
+                    BaseImpact.from_dict(json.loads(current.read_text()))
+                    if current.name in files
+                    else None
+                )
                 current = self.directory / f"{stem}.schedules.parquet"
                 schedules = pd.read_parquet(current) if current.name in files else None
                 key = (str(entry["regime"]), int(entry["day"]))

@@ -54,7 +54,7 @@ from .rundir import (
 )
 from .settings import EvaluationSettings
 from .sources import build_markets
-from .summary import sensitivity_table, summarize
+from .summary import sensitivity_table, split_warnings, summarize
 from .workers import check_scheduler, effective_n_jobs
 
 __all__ = [
@@ -135,6 +135,17 @@ class RunResult:
             .rename(columns=cols)
             .to_string(index=False, float_format=lambda v: f"{v:.3f}")
         )
+        if "warnings" in table.columns:
+            # What qualifies the verdicts above (a single day, orders above 30% of ADV, ...),
+            # each with the rows it applies to.
+            counts: dict[str, int] = {}
+            for cell in table["warnings"]:
+                for part in split_warnings([cell]):
+                    counts[part] = counts.get(part, 0) + 1
+            if counts:
+                text += "\nwarnings:\n" + "\n".join(
+                    f"  {warning} ({n} of {len(table)} rows)" for warning, n in counts.items()
+                )
         failures = failure_table(self.results)
         if len(failures):
             text += (

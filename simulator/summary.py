@@ -311,7 +311,7 @@ def _verdict(mean: float, low: float, high: float, margin: float, paired: int):
     return "equivalent", False, "interval includes 0: not distinguishable from equal"
 
 
-def _split_warnings(values) -> list[str]:
+def split_warnings(values) -> list[str]:
     """Distinct non-empty warnings of row cells ('; '-separated), in first-seen order."""
     seen: dict[str, None] = {}
     for cell in values:
@@ -558,7 +558,7 @@ def _summarize_group(
             )
         if n >= 2 and paired < 2:
             warnings.append(f"only {paired} day(s) paired with equal: no interval")
-        warnings.extend(_split_warnings(rows_all.get("warnings", ())))
+        warnings.extend(split_warnings(rows_all.get("warnings", ())))
         err = mine["error_bps"].to_numpy(dtype=float)
         real = mine["realized_bps"].to_numpy(dtype=float)
         rows.append(

@@ -496,3 +496,19 @@ def test_fitted_model_file_runs_in_a_scenario_and_gives_the_same_schedules(
     result = invoke("validate", str(bad))
     assert result.exit_code == 2
     assert "model.from has 390 intervals; the market has 78" in result.output
+
+
+def test_headline_lists_the_warnings_that_qualify_its_verdicts(tmp_path):
+    # Two test days give intervals too wide to trust: the printed table must say so, with the
+    # number of rows it applies to, not only summary.csv.
+    data = {**TINY, "output": {"figures": False}}
+    result = invoke("run", write(tmp_path, data), "--out", tmp_path / "o")
+    assert result.exit_code == 0, result.stderr
+    summary = pd.read_csv(tmp_path / "o" / "summary.csv")
+    warned = summary["warnings"].dropna()
+    assert len(warned)
+    first = warned.iloc[0].split(";")[0].strip()
+    rows = int(summary["warnings"].fillna("").str.contains(first, regex=False).sum())
+    lines = result.stdout.splitlines()
+    block = lines[lines.index("warnings:") + 1 :]
+    assert f"  {first} ({rows} of {len(summary)} rows)" in block, result.stdout

@@ -1,8 +1,10 @@
 """Walk-forward (and in-sample) evaluation of strategies across days, sizes and markets.
 
 ``evaluate`` is the one code path: serial, joblib (loky or threading) and a Dask cluster all
-run the same :func:`simulator.daytask.run_day_task` on the same tasks, and results are sorted
-by task key, so they do not depend on ``n_jobs`` or the backend.
+run the same tasks - one per training window (fit the model, then plan every size with every
+strategy: :func:`simulator.plan.plan_window`), then one per test day
+(:func:`simulator.daytask.run_day_task` with its window's plans) - and results are sorted by
+task key, so they do not depend on ``n_jobs`` or the backend.
 """
 
 from __future__ import annotations
@@ -301,7 +303,8 @@ def evaluate(
     quiet: bool = True,
     pool: WorkerPool | None = None,
 ) -> Evaluation:
-    """Evaluate strategies on one or more markets, one parallel task per test day.
+    """Evaluate strategies on one or more markets: a task per training window (fit and plan),
+    then one per test day (execute, oracle, score).
 
     Parameters
     ----------

@@ -207,7 +207,7 @@ def _step_adaptive(task: DayTask, market: Market, plans: list[SizePlan]):
     return stepped, index
 
 
-def _static_optima(task: DayTask, book, plans: list[SizePlan]) -> dict[int, np.ndarray]:
+def _static_optima(book, plans: list[SizePlan]) -> dict[int, np.ndarray]:
     """Every feasible size's static book optimum in one batch, by size position; empty when
     the batch fails (each size's oracle then solves its own and reports its own failure)."""
     feasible = [j for j, plan in enumerate(plans) if plan.problem is not None]
@@ -324,7 +324,7 @@ def run_day_task(task: DayTask) -> DayOutcome:
         if s.oracle
         else None
     )
-    statics = _static_optima(task, book, plans)
+    statics = _static_optima(book, plans)
     rows, schedule_parts = [], []
     for j, plan in enumerate(plans):
         spec, size = plan.size_spec, plan.size_shares

@@ -102,3 +102,49 @@ def test_an_oracle_that_fails_fails_only_its_own_rows(market, monkeypatch):
     assert others["success"].all() and len(others) == 4
     assert others["captured_saving"].isna().all()
     assert others["improvement_vs_equal_bps"].notna().all()
+
+
+def test_every_sizes_static_optimum_comes_from_one_batch(market):
+    # _static_optima solves all feasible sizes at once; each row must be that size's own
+    # exact optimum under its own caps, and an infeasible size gets none.
+    from models import BookImpact
+    from simulator.daytask import _static_optima
+    from simulator.plan import SizePlan
+    from strategies import AllocationProblem, solve_exact
+
+    book = BookImpact.from_snapshots(market.select_days([4]), side="buy")
+    volume = market.volume[:4].mean(axis=0)
+    plans = []
+    daily = float(volume.sum())
+    for fraction, cap in ((0.04, 0.08), (0.1, 0.5), (0.15, None)):
+        size = fraction * daily
+        upper = None if cap is None else cap * volume
+        problem = AllocationProblem(book, size, upper=upper)
+        plans.append(SizePlan(size, size, problem, ()))
+    plans.insert(1, SizePlan(0.3, 0.3 * daily, None, (), "caps below the order"))
+    optima = _static_optima(book, plans)
+    assert sorted(optima) == [0, 2, 3]
+    for j, x in optima.items():
+        p = plans[j].problem
+        expected = solve_exact(book, p.total_shares, lower=p.lower, upper=p.upper)
+        np.testing.assert_allclose(x, expected, rtol=1e-9, atol=1e-9 * p.total_shares)
+    capped = plans[0].problem
+    assert np.all(optima[0] <= capped.upper + 1e-9) and np.any(optima[0] >= capped.upper - 1e-6)
+    assert _static_optima(None, plans) == {}
+
+
+def test_an_infeasible_size_fails_the_oracle_row_too(market):
+    # A cap that cannot hold the order fails every strategy of that size and the oracle,
+    # all with the size's own message; the feasible size is scored as usual.
+    settings = EvaluationSettings(
+        sizes=SizeSpec(shares=(500.0, 5e7)),
+        training_days=4,
+        max_participation=0.05,
+        bootstrap_samples=100,
+    )
+    res = evaluate(market, STRATEGIES, settings).results
+    big = res[res["size_shares"] == 5e7]
+    assert set(big["strategy"]) == {"equal", "exact", "oracle"}
+    assert not big["success"].any()
+    assert big["message"].str.contains("max_participation=0.05").all()
+    assert res[res["size_shares"] == 500.0]["success"].all()

@@ -126,3 +126,26 @@ def test_a_cheaper_candidate_is_improved_too(day, monkeypatch, lot_size):
         float(market.realize(0, res.schedule).total_impact_usd), rel=1e-12
     )
     assert res.schedule.sum() == pytest.approx(size, rel=1e-12)
+
+
+@pytest.mark.parametrize("half_life", [0.0, 2.0])
+def test_oracle_in_single_shares_within_a_floor_states_its_method(day, half_life):
+    # lot_size 1 rounds to whole shares; a positive floor must survive the rounding; the
+    # method names how the schedule was found, for the static and the transient market.
+    market = Market(day, transient_half_life=half_life)
+    px, sz = day.side_levels("buy")
+    size = float(np.floor(0.8 * np.where(np.isfinite(px[0]), sz[0], 0.0).sum()))
+    lower = np.full(N, 3.0)
+    upper = np.full(N, np.inf)
+    res = hindsight_oracle(market, "buy", size, lower, upper, lot_size=1.0)
+    np.testing.assert_allclose(res.schedule, np.round(res.schedule), atol=1e-9)
+    assert np.all(res.schedule >= lower - 1e-9)
+    assert res.schedule.sum() == pytest.approx(size, rel=1e-12)
+    # The unrounded optimum has fractional shares, so the rounding above did something.
+    book = BookImpact.from_snapshots(day, side="buy")
+    exact = solve_exact(book, size, lower=lower, upper=upper)
+    assert np.abs(exact - np.round(exact)).max() > 1e-3
+    if half_life == 0.0:
+        assert res.method == "exact optimum of the separable book cost"
+    else:
+        assert res.method.startswith("best schedule found under transient impact")

@@ -188,3 +188,12 @@ def test_realised_arrays_are_read_only():
         assert not array.flags.writeable, name
         with pytest.raises(ValueError, match="read-only"):
             array[0] = 0
+
+
+def test_market_of_something_else_names_its_type():
+    from models.errors import InvalidTypeError
+    from simulator.market import Market
+
+    with pytest.raises(InvalidTypeError, match="books must be a BookSnapshots; got str"):
+        Market("books.csv")
+

@@ -100,3 +100,13 @@ def test_rows_without_beyond_depth_shares_and_with_an_oracle():
     assert by["exact"]["captured_saving"] == pytest.approx(10.0 / 15.0, rel=1e-12)
     assert by["exact"]["peak_participation"] == pytest.approx(2.0, rel=1e-12)
     assert by["exact"]["exhausted_intervals"] == 1
+
+
+def test_failure_rows_are_never_realised():
+    from simulator.score import failure_rows
+
+    rows = failure_rows(_context(), [("exact", "exact", "strategy 'exact': boom")])
+    (row,) = rows
+    assert row["success"] is False and row["exhausted_intervals"] == 0
+    assert np.isnan(row["solve_ms"]) and row["message"] == "strategy 'exact': boom"
+

@@ -86,6 +86,22 @@ def test_stepping_equals_realize(books, side, half_life, gamma, seed, k, scale):
     np.testing.assert_allclose(state.traded, x.sum(axis=1), rtol=1e-12)
 
 
+@pytest.mark.parametrize("side", ["buy", "sell"])
+def test_stepping_keeps_the_markets_beyond_depth_rule_and_day(books, side):
+    # Orders far past the visible book are charged by the market's own beyond-depth rule
+    # (here not the default) whether stepped or realised, and both name the day they ran on.
+    market = Market(books, transient_half_life=2.0, beyond_depth_bps=90.0)
+    px, sz = books.side_levels(side)
+    visible = np.where(np.isfinite(px[1]), sz[1], 0.0).sum(axis=-1)
+    x = np.vstack([3.0 * visible, 0.5 * visible])
+    stepped, _ = _stepped(market, 1, x, side)
+    realized = market.realize(1, x, side=side)
+    assert stepped.day == realized.day == 1
+    np.testing.assert_allclose(stepped.total_impact_usd, realized.total_impact_usd, rtol=1e-12)
+    default = Market(books, transient_half_life=2.0).realize(1, x, side=side)
+    assert np.all(realized.total_impact_usd[:1] > default.total_impact_usd[:1])
+
+
 def test_step_follows_the_recursion_by_hand():
     # Two ask levels (10.01 x 100, 10.02 x 200), mid 10.00; half-life 1 -> r = 1/2.
     bid = np.array([[[9.99, 9.98]] * 3])

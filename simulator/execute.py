@@ -46,7 +46,7 @@ from strategies import (
     feasible_range,
 )
 
-from .market import Market, Realization, realization_from_steps
+from .market import Market, Realization, build_realization, realization_from_steps
 
 __all__ = [
     "Execution",
@@ -166,8 +166,8 @@ class SteppedOrders:
 
 
 class _Alarm(BaseException):
-    # BaseException so that a policy's own ``except Exception`` cannot swallow it.
-    pass
+    """A policy's decision ran out of time (a BaseException, so that the policy's own
+    ``except Exception`` cannot swallow it)."""
 
 
 class _Budget:
@@ -461,21 +461,8 @@ def step_policies(
 
 
 def _take(real: Realization, idx: np.ndarray) -> Realization:
-    def pick(a: np.ndarray) -> np.ndarray:
-        out = np.array(a[idx])
-        out.setflags(write=False)
-        return out
-
-    return Realization(
-        shares=pick(real.shares),
-        fill_vwap=pick(real.fill_vwap),
-        impact_cost_usd=pick(real.impact_cost_usd),
-        shortfall_usd=pick(real.shortfall_usd),
-        exhausted=pick(real.exhausted),
-        beyond_shares=pick(real.beyond_shares),
-        arrival_mid=real.arrival_mid,
-        side=real.side,
-        day=real.day,
+    return build_realization(
+        lambda name: np.array(getattr(real, name)[idx]), real.arrival_mid, real.side, real.day
     )
 
 
@@ -507,21 +494,13 @@ def concat_executions(parts: Sequence[Execution], order: Sequence[str] | None = 
     idx = np.array([labels.index(label) for label in order], dtype=int)
     first = parts[0].realization
 
-    def cat(name: str) -> np.ndarray:
-        out = np.concatenate([np.atleast_2d(getattr(p.realization, name)) for p in parts])[idx]
-        out.setflags(write=False)
-        return out
-
-    realization = Realization(
-        shares=cat("shares"),
-        fill_vwap=cat("fill_vwap"),
-        impact_cost_usd=cat("impact_cost_usd"),
-        shortfall_usd=cat("shortfall_usd"),
-        exhausted=cat("exhausted"),
-        beyond_shares=cat("beyond_shares"),
-        arrival_mid=first.arrival_mid,
-        side=first.side,
-        day=first.day,
+    realization = build_realization(
+        lambda name: np.concatenate([np.atleast_2d(getattr(p.realization, name)) for p in parts])[
+            idx
+        ],
+        first.arrival_mid,
+        first.side,
+        first.day,
     )
     clipped = []
     for p in parts:

@@ -57,7 +57,16 @@ from models.snapshots import BookSnapshots
 
 from .filters import ar1_filter
 
-__all__ = ["DayBook", "Market", "MarketState", "Realization", "StepFill", "realization_from_steps"]
+__all__ = [
+    "DayBook",
+    "Market",
+    "MarketState",
+    "REALIZATION_ARRAYS",
+    "Realization",
+    "StepFill",
+    "build_realization",
+    "realization_from_steps",
+]
 
 
 @dataclass(frozen=True, eq=False)
@@ -603,19 +612,32 @@ def realization_from_steps(fills: list[StepFill], state: MarketState) -> Realiza
     Realization
     """
 
-    def stack(name: str) -> np.ndarray:
-        a = np.stack([getattr(f, name) for f in fills], axis=-1)
-        a.setflags(write=False)
-        return a
-
-    return Realization(
-        shares=stack("shares"),
-        fill_vwap=stack("fill_vwap"),
-        impact_cost_usd=stack("impact_cost_usd"),
-        shortfall_usd=stack("shortfall_usd"),
-        exhausted=stack("exhausted"),
-        beyond_shares=stack("beyond_shares"),
-        arrival_mid=state.arrival_mid,
-        side=state.side,
-        day=state.day,
+    return build_realization(
+        lambda name: np.stack([getattr(f, name) for f in fills], axis=-1),
+        state.arrival_mid,
+        state.side,
+        state.day,
     )
+
+
+REALIZATION_ARRAYS = (
+    "shares",
+    "fill_vwap",
+    "impact_cost_usd",
+    "shortfall_usd",
+    "exhausted",
+    "beyond_shares",
+)
+"""The per-order, per-interval arrays of a :class:`Realization`."""
+
+
+def build_realization(array, arrival_mid: float, side: str, day: int) -> Realization:
+    """A :class:`Realization` whose arrays are ``array(name)`` for each name of
+    :data:`REALIZATION_ARRAYS`, made read-only (new arrays: stacked, taken or joined from
+    other realisations)."""
+    arrays = {}
+    for name in REALIZATION_ARRAYS:
+        a = array(name)
+        a.setflags(write=False)
+        arrays[name] = a
+    return Realization(**arrays, arrival_mid=arrival_mid, side=side, day=day)

@@ -191,6 +191,11 @@ def run(m: HandMutant) -> tuple[str, list[str]]:
 
 
 def main(argv: list[str]) -> int:
+    unknown = sorted(set(argv) - {m.key for m in MUTANTS})
+    if unknown:
+        keys = ", ".join(m.key for m in MUTANTS)
+        print(f"hand_mutants.py: mutant keys must be among {keys}; got {unknown}", file=sys.stderr)
+        return 2
     chosen = [m for m in MUTANTS if not argv or m.key in argv]
     worst = 0
     for m in chosen:

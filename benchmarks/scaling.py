@@ -114,6 +114,9 @@ def main() -> None:
     parser.add_argument("--stocks", type=int, default=500)
     parser.add_argument("--study-days", type=int, default=250)
     args = parser.parse_args()
+    for name in ("days", "training_days", "refit_every", "stocks", "study_days"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be >= 1; got {getattr(args, name)}")
     warnings.simplefilter("ignore")
 
     settings = _settings(args.days, args.training_days, args.refit_every)

@@ -3,8 +3,9 @@
 Checks the earlier commit out into a temporary git worktree, writes one copy of its
 ``large.yaml`` with ``market.days`` set to ``--days`` (140 by default) and figures off, and
 runs it serially (``--n-jobs 1``) with both checkouts, alternating, ``--repeats`` times each;
-then runs this checkout's own ``large.yaml`` (same days) with ``--n-jobs 1`` and ``--n-jobs 2``
-(cold pool: a fresh process each time) and prints wall times and ratios.  Both checkouts
+then runs this checkout's own ``large.yaml`` (same days, figures off) and, as shipped (270
+days, figures and HTML report on), with ``--n-jobs 1`` and ``--n-jobs 2`` (cold pool: a
+fresh process each time) and prints wall times and ratios.  Both checkouts
 import their own code (``PYTHONPATH``) and the same installed packages.
 
 Usage: ``python benchmarks/large_vs_baseline.py [--base 8e91906] [--days 140] [--repeats 1]``
@@ -25,10 +26,13 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _scenario(checkout: Path, days: int, out_dir: Path) -> Path:
+def _scenario(checkout: Path, days: int | None, out_dir: Path) -> Path:
+    """``large.yaml`` writing to ``out_dir``; with ``days`` also that many days, figures off."""
     data = yaml.safe_load((checkout / "scenarios" / "large.yaml").read_text())
-    data["market"]["days"] = days
-    data.setdefault("output", {}).update({"figures": False, "dir": str(out_dir)})
+    data.setdefault("output", {})["dir"] = str(out_dir)
+    if days is not None:
+        data["market"]["days"] = days
+        data["output"]["figures"] = False
     path = out_dir.with_suffix(".yaml")
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
@@ -61,12 +65,22 @@ def main() -> None:
         try:
             same = _scenario(base, args.days, tmp / "same")
             own = _scenario(REPO, args.days, tmp / "own")
-            times: dict[str, list[float]] = {"base": [], "now": [], "now own": [], "now own 2": []}
+            shipped = _scenario(REPO, None, tmp / "shipped")
+            times: dict[str, list[float]] = {
+                "base": [],
+                "now": [],
+                "now own": [],
+                "now own 2": [],
+                "shipped": [],
+                "shipped 2": [],
+            }
             for _ in range(args.repeats):
                 times["base"].append(_run(base, same, tmp / "out_base", 1))
                 times["now"].append(_run(REPO, same, tmp / "out_now", 1))
                 times["now own"].append(_run(REPO, own, tmp / "out_own", 1))
                 times["now own 2"].append(_run(REPO, own, tmp / "out_own2", 2))
+                times["shipped"].append(_run(REPO, shipped, tmp / "out_shipped", 1))
+                times["shipped 2"].append(_run(REPO, shipped, tmp / "out_shipped2", 2))
         finally:
             subprocess.run(
                 ["git", "-C", str(REPO), "worktree", "remove", "--force", str(base)],
@@ -81,6 +95,11 @@ def main() -> None:
     print(f"  this checkout, its own large.yaml,       n_jobs=2: {best['now own 2']:7.2f} s")
     print(f"speed-up over {args.base} (same file, serial): {best['base'] / best['now']:.2f}x")
     print(f"n_jobs=2 vs n_jobs=1 (own file, cold pool): {best['now own'] / best['now own 2']:.2f}x")
+    print(
+        f"large.yaml as shipped (270 days, figures and report), n_jobs=1 / 2: "
+        f"{best['shipped']:.2f} s / {best['shipped 2']:.2f} s "
+        f"({best['shipped'] / best['shipped 2']:.2f}x, cold pool)"
+    )
 
 
 if __name__ == "__main__":

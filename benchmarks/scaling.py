@@ -6,9 +6,13 @@ oracle) three ways - ``n_jobs=1``, ``n_jobs=2`` (loky, cold pool) and a Dask ``L
 of 2 worker processes - checks the results are identical and the fit count the same, and
 measures, in this process:
 
-* per-task time: one fit and plan of a training window (stage 1: the model, then every
-  strategy's schedule of every size) and one test day (stage 2: execution, oracle, scores);
-* per-task bytes shipped to a worker (pickled task) and back (pickled outcome);
+* per-task time: one fit and plan of a training window (the model, then every strategy's
+  schedule of every size) and one test day (execution, oracle, scores);
+* per-task bytes shipped to a worker (pickled task) and back (pickled outcome), for both
+  ways ``evaluate`` cuts the work (:func:`simulator.evaluate._one_task_per_block`): one
+  task per refit block (the window's books and its days' books out, the days' rows back),
+  or a fit task per window (books out, plans back) and then a task per day (the day's books
+  and the window's plans out, rows back);
 * the driver's own time per task (building, pickling and collecting it).
 
 It then projects the wall time of 500 stocks x 250 test days on 8, 64 and 256 workers with
@@ -17,10 +21,13 @@ this model (stated, not fitted)::
     T(W) = T_start + T_driver + max(T_work / (W * e), T_bytes)
 
     T_work   = F * t_fit + D * t_day             (F windows, D stock-days, measured times)
-    T_driver = (F + D) * t_driver                (serial: the driver dispatches every task)
-    T_bytes  = (F + D) * (b_task + b_result) / bandwidth      (driver's link, 1 Gbit/s)
+    T_driver = F * t_driver                      (serial: the driver dispatches every task)
+    T_bytes  = F * (b_block + b_block_result) / bandwidth     (driver's link, 1 Gbit/s)
     T_start  = measured cold start of one worker (workers start in parallel)
     e        = measured parallel efficiency of n_jobs=2 on this machine (speed-up / 2)
+
+with one task per block, the cut ``evaluate`` makes whenever F >= 4 W (true for every W
+here: F = 25,000).  The two-stage cut's bytes are printed beside it for comparison.
 
 Usage: ``python benchmarks/scaling.py [--days 60] [--stocks 500] [--study-days 250]``
 """
@@ -38,7 +45,7 @@ import pandas as pd
 
 from simulator import EvaluationSettings, SizeSpec, evaluate, synthesize_market
 from simulator.daytask import labelled_strategies, run_day_task
-from simulator.evaluate import _tasks, _windows, plan_test_days
+from simulator.evaluate import _blocks, _run_block, _tasks, _windows, plan_test_days
 from simulator.plan import plan_window, prepare_inputs
 from strategies import get_strategy
 
@@ -61,8 +68,10 @@ def _settings(days: int, training: int, refit: int) -> EvaluationSettings:
 
 
 def _per_task(books, strategies, settings, repeats: int = 3):
-    """Median seconds and pickled bytes of one window's fit and plan and of one test day."""
-    windows = _windows({"markov": books}, settings, set())
+    """Median seconds and pickled bytes of one window's fit and plan, of one test day and of
+    one refit block (the window and its days as one task)."""
+    markets = {"markov": books}
+    windows = _windows(markets, settings, set())
     regime, start, stop = windows[len(windows) // 2]
     train = books.select_days(slice(start, stop))
     labelled = labelled_strategies(tuple(strategies))
@@ -74,24 +83,34 @@ def _per_task(books, strategies, settings, repeats: int = 3):
     fit_bytes = len(pickle.dumps((regime, start, stop, train, labelled, settings)))
     fit_back = len(pickle.dumps(inputs))
     prepared = {w: inputs for w in windows}
-    task = next(_tasks({"markov": books}, strategies, settings, "scaling", set(), prepared))
+    task = next(_tasks(markets, strategies, settings, "scaling", set(), prepared))
     day_s, outcome = [], None
     for _ in range(repeats):
         t0 = time.perf_counter()
         outcome = run_day_task(task)
         day_s.append(time.perf_counter() - t0)
+    block = [b for b in _blocks(markets, labelled, settings, "scaling", set())][len(windows) // 2]
     t0 = time.perf_counter()
-    task_bytes = len(pickle.dumps(task))
-    back_bytes = len(pickle.dumps(outcome))
-    pickle.loads(pickle.dumps(outcome))
+    block_bytes = len(pickle.dumps(block))
+    finished = _run_block(block)
+    block_back = len(pickle.dumps(finished))
+    pickle.loads(pickle.dumps(finished))
+    t_block = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    pickle.dumps(block)
+    pickle.loads(pickle.dumps(finished))
     driver_s = time.perf_counter() - t0
     return {
         "t_fit": float(np.median(fit_s)),
         "t_day": float(np.median(day_s)),
+        "t_block": t_block,
+        "block_days": len(block.days),
         "fit_bytes": fit_bytes,
         "fit_back": fit_back,
-        "task_bytes": task_bytes,
-        "back_bytes": back_bytes,
+        "task_bytes": len(pickle.dumps(task)),
+        "back_bytes": len(pickle.dumps(outcome)),
+        "block_bytes": block_bytes,
+        "block_back": block_back,
         "t_driver": driver_s,
     }
 
@@ -152,10 +171,19 @@ def main() -> None:
 
     m = _per_task(books, strategies, settings)
     print(
-        f"per task: fit and plan {1e3 * m['t_fit']:.1f} ms (ships {m['fit_bytes'] / 1e6:.2f} "
-        f"MB, returns {m['fit_back'] / 1e3:.0f} kB); test day {1e3 * m['t_day']:.1f} ms (ships "
-        f"{m['task_bytes'] / 1e3:.0f} kB, returns {m['back_bytes'] / 1e3:.0f} kB); driver "
-        f"{1e3 * m['t_driver']:.2f} ms per task"
+        f"per task: fit and plan {1e3 * m['t_fit']:.1f} ms; test day {1e3 * m['t_day']:.1f} ms; "
+        f"refit block of {m['block_days']} days {1e3 * m['t_block']:.0f} ms; driver "
+        f"{1e3 * m['t_driver']:.2f} ms per block"
+    )
+    per_block_two_stage = (
+        m["fit_bytes"] + m["fit_back"] + m["block_days"] * (m["task_bytes"] + m["back_bytes"])
+    )
+    print(
+        f"bytes per refit block: one task {(m['block_bytes'] + m['block_back']) / 1e6:.2f} MB "
+        f"({m['block_bytes'] / 1e6:.2f} out, {m['block_back'] / 1e3:.0f} kB back); two stages "
+        f"{per_block_two_stage / 1e6:.2f} MB (fit {m['fit_bytes'] / 1e6:.2f} MB out, plans "
+        f"{m['fit_back'] / 1e3:.0f} kB back; per day {m['task_bytes'] / 1e3:.0f} kB out, "
+        f"{m['back_bytes'] / 1e3:.0f} kB back)"
     )
     start = _cold_worker_start()
     efficiency = min(1.0, serial / runs["n_jobs=2"][0] / 2.0)
@@ -164,8 +192,8 @@ def main() -> None:
     fits = args.stocks * math.ceil(args.study_days / args.refit_every)
     days = args.stocks * args.study_days
     work = fits * m["t_fit"] + days * m["t_day"]
-    driver = (fits + days) * m["t_driver"]
-    shipped = fits * (m["fit_bytes"] + m["fit_back"]) + days * (m["task_bytes"] + m["back_bytes"])
+    driver = fits * m["t_driver"]
+    shipped = fits * (m["block_bytes"] + m["block_back"])
     link = shipped / BANDWIDTH_BYTES_PER_S
     print(
         f"\nprojection: {args.stocks} stocks x {args.study_days} test days = {days:,} stock-days, "

@@ -1,10 +1,16 @@
 """Walk-forward (and in-sample) evaluation of strategies across days, sizes and markets.
 
 ``evaluate`` is the one code path: serial, joblib (loky or threading) and a Dask cluster all
-run the same tasks - one per training window (fit the model, then plan every size with every
-strategy: :func:`simulator.plan.plan_window`), then one per test day
-(:func:`simulator.daytask.run_day_task` with its window's plans) - and results are sorted by
-task key, so they do not depend on ``n_jobs`` or the backend.
+run the same functions - per training window, fit the model and plan every size with every
+strategy (:func:`simulator.plan.plan_window`); per test day, realise the window's plans
+(:func:`simulator.daytask.run_day_task`) - and results are sorted by task key, so they do
+not depend on ``n_jobs`` or the backend.
+
+How the work is cut into tasks is chosen by :func:`_one_task_per_block`: with at least
+:data:`_BLOCKS_PER_WORKER` training windows per worker (serial runs always), a window and
+its refit block of test days are one task, so plans never travel; otherwise a task fits each
+window and then a task runs each day, so few windows still spread over many workers.  Each
+window is fitted exactly once either way.
 """
 
 from __future__ import annotations
@@ -183,6 +189,106 @@ def _keyed(task: DayTask, parts_dir: Path | None = None):
     return task.regime, task.day_index, outcome, files
 
 
+@dataclass(frozen=True, eq=False)
+class BlockTask:
+    """A training window and the test days still to run that plan with it.
+
+    One task fits the window, plans every size with every strategy, then runs each day:
+    the fitted model and the plans never travel, only the window's and the days' books.
+
+    Parameters
+    ----------
+    scenario : str
+    regime : str
+    start, stop : int
+        Training window ``[start, stop)`` (day positions in the full market).
+    train : BookSnapshots
+        The window's books.
+    days : tuple of (int, BookSnapshots, bool)
+        ``(day_index, the day's books, keep_schedules)`` per test day, in day order.
+    strategies : tuple of (str, Strategy)
+    settings : EvaluationSettings
+    """
+
+    scenario: str
+    regime: str
+    start: int
+    stop: int
+    train: BookSnapshots
+    days: tuple[tuple[int, BookSnapshots, bool], ...]
+    strategies: tuple[tuple[str, Strategy], ...]
+    settings: EvaluationSettings
+
+
+def _run_block(block: BlockTask, parts_dir: Path | None = None):
+    """Fit and plan a block's window once, then run (and store) each of its days."""
+    key, inputs = _fit_window(
+        block.regime, block.start, block.stop, block.train, block.strategies, block.settings
+    )
+    done = [
+        _keyed(
+            DayTask(
+                scenario=block.scenario,
+                regime=block.regime,
+                day_index=day,
+                inputs=inputs,
+                test=test,
+                strategies=block.strategies,
+                settings=block.settings,
+                keep_schedules=keep,
+            ),
+            parts_dir,
+        )
+        for day, test, keep in block.days
+    ]
+    return key, inputs.fit_seconds, done
+
+
+def _blocks(
+    markets: Mapping[str, BookSnapshots],
+    strategies: Sequence[tuple[str, Strategy]],
+    settings: EvaluationSettings,
+    scenario: str,
+    skip: set[tuple[str, int]],
+) -> Iterator[BlockTask]:
+    for regime, books in markets.items():
+        plan = plan_test_days(books.n_days, settings)
+        last = plan[-1][0]
+        by_window: dict[tuple[int, int], list[tuple[int, BookSnapshots, bool]]] = {}
+        for d, start, stop in plan:
+            if (regime, d) not in skip:
+                by_window.setdefault((start, stop), []).append(
+                    (d, books.select_days([d]), d == last)
+                )
+        for (start, stop), days in by_window.items():
+            yield BlockTask(
+                scenario=scenario,
+                regime=regime,
+                start=start,
+                stop=stop,
+                train=books.select_days(slice(start, stop)),
+                days=tuple(days),
+                strategies=tuple(strategies),
+                settings=settings,
+            )
+
+
+_BLOCKS_PER_WORKER = 4
+"""Blocks (training windows) per worker from which a window's days run as one task."""
+
+
+def _one_task_per_block(n_windows: int, n_jobs: int) -> bool:
+    """Whether each training window's days run as one task (fit, plan and days together)
+    rather than a fit task per window and then a task per day.
+
+    One task per block ships nothing but books; with fewer than
+    :data:`_BLOCKS_PER_WORKER` blocks per worker (few refits, many workers, or a remote
+    cluster of unknown size: ``n_jobs`` < 1) the days of a block are spread over the
+    workers instead.  Both give the same fits, the same results and the same fit count.
+    """
+    return n_jobs == 1 or (n_jobs >= 1 and n_windows >= _BLOCKS_PER_WORKER * n_jobs)
+
+
 class WorkerPool:
     """The workers of an entered :func:`parallel_backend`: whether they are warm yet.
 
@@ -224,6 +330,22 @@ class WorkerPool:
         """Wait until the warm-up (if any) has finished."""
         if self._warming is not None:
             self._warming.join()
+
+    def starmap(self, function, items) -> list:
+        """``[function(*item) for item in items]``, in order, computed on the workers.
+
+        For work after the evaluation (summary groups, figures) while the workers are still
+        warm.  Runs here, one item after another, with one worker or a single item.  Must be
+        called inside the :func:`parallel_backend` context that made this pool.
+        """
+        import joblib
+
+        items = [tuple(item) for item in items]
+        if self.n_jobs == 1 or len(items) <= 1:
+            return [function(*item) for item in items]
+        self.ready()
+        runner = joblib.Parallel(n_jobs=self.n_jobs if self.backend != "dask" else -1)
+        return list(runner(joblib.delayed(function)(*item) for item in items))
 
 
 def _import_task_modules() -> int:
@@ -355,6 +477,7 @@ def evaluate(
     outcomes: dict[tuple[str, int], DayOutcome] = dict(done)
     windows = _windows(markets, settings, set(done))
     inputs: dict[tuple[str, int, int], DayInputs] = {}
+    inputs_seconds: dict[tuple[str, int, int], float] = {}  # fit and plan time per window
     if windows:
         context = parallel_backend(backend, n_jobs, scheduler) if pool is None else _given(pool)
         with context as active:
@@ -362,36 +485,44 @@ def evaluate(
             runner = joblib.Parallel(
                 n_jobs=n_jobs if backend != "dask" else -1, return_as="generator_unordered"
             )
-            # Stage 1: one fit and one plan per training window, wherever the tasks run.
-            fits = runner(
-                joblib.delayed(_fit_window)(
-                    regime,
-                    start,
-                    stop,
-                    markets[regime].select_days(slice(start, stop)),
-                    tuple(labelled),
-                    settings,
-                )
-                for regime, start, stop in windows
-            )
-            for key, prepared in _progress(fits, len(windows), quiet, scenario, "fit", "window"):
-                inputs[key] = prepared
-            # Stage 2: one task per test day, carrying its window's small inputs and its own
-            # day's books; built lazily as joblib dispatches them.
-            tasks = _tasks(markets, labelled, settings, scenario, set(done), inputs)
+            # Workers on this machine write their own parts (the driver only records them);
+            # a Dask cluster's workers may not share its file system.
+            local_parts = store.directory if store is not None and backend != "dask" else None
             n_tasks = sum(
                 1
                 for regime, books in markets.items()
                 for d, _, _ in plan_test_days(books.n_days, settings)
                 if (regime, d) not in done
             )
-            # Workers on this machine write their own parts (the driver only records them);
-            # a Dask cluster's workers may not share its file system.
-            local_parts = store.directory if store is not None and backend != "dask" else None
-            stream = runner(joblib.delayed(_keyed)(task, local_parts) for task in tasks)
+            if _one_task_per_block(len(windows), n_jobs):
+                blocks = _blocks(markets, labelled, settings, scenario, set(done))
+                stream = runner(joblib.delayed(_run_block)(b, local_parts) for b in blocks)
+                finished = _block_days(stream, inputs_seconds)
+            else:
+                # Stage 1: one fit and one plan per training window, wherever they run.
+                fits = runner(
+                    joblib.delayed(_fit_window)(
+                        regime,
+                        start,
+                        stop,
+                        markets[regime].select_days(slice(start, stop)),
+                        tuple(labelled),
+                        settings,
+                    )
+                    for regime, start, stop in windows
+                )
+                for key, prepared in _progress(
+                    fits, len(windows), quiet, scenario, "fit", "window"
+                ):
+                    inputs[key] = prepared
+                    inputs_seconds[key] = prepared.fit_seconds
+                # Stage 2: one task per test day, carrying its window's small inputs and its
+                # own day's books; built lazily as joblib dispatches them.
+                tasks = _tasks(markets, labelled, settings, scenario, set(done), inputs)
+                finished = runner(joblib.delayed(_keyed)(task, local_parts) for task in tasks)
             try:
                 for regime, day, outcome, files in _progress(
-                    stream, n_tasks, quiet, scenario, "", "day"
+                    finished, n_tasks, quiet, scenario, "", "day"
                 ):
                     if files is not None:
                         store.record(regime, day, files, flush_after_s=_MANIFEST_EVERY_S)
@@ -428,9 +559,16 @@ def evaluate(
         allocations=alloc,
         models=models,
         elapsed_s=time.perf_counter() - start,
-        fit_count=len(inputs),
-        fit_seconds=float(sum(w.fit_seconds for w in inputs.values())),
+        fit_count=len(inputs_seconds),
+        fit_seconds=float(sum(inputs_seconds.values())),
     )
+
+
+def _block_days(stream, seconds: dict):
+    """The days of finished blocks, one at a time; each block's fit time goes to ``seconds``."""
+    for key, fit_seconds, days in stream:
+        seconds[key] = fit_seconds
+        yield from days
 
 
 def _progress(stream, total: int, quiet: bool, scenario: str, stage: str, unit: str):

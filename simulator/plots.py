@@ -1,8 +1,9 @@
 """Figures of an evaluation run (matplotlib, Agg backend; one function per figure).
 
-Every function takes tidy frames, pivots them itself and returns a matplotlib ``Figure``;
-:func:`save_png` writes it and returns the PNG bytes (the HTML report embeds them).  The
-figures follow one set of rules:
+Every function takes tidy frames, pivots them itself and returns a matplotlib ``Figure``
+(made without ``pyplot``, so figures can be drawn in worker processes or threads);
+:func:`png_bytes` renders it and :func:`save_png` also writes it (the HTML report embeds
+the bytes).  The figures follow one set of rules:
 
 * **One colour per strategy** in every figure: :func:`strategy_colors` maps the sorted
   strategy labels of a run to a fixed palette; ``equal`` is always black and ``oracle``
@@ -34,17 +35,18 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.patheffects as patheffects  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.colors import to_hex  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.markers import MarkerStyle  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
 from .outputs import atomic_write_bytes  # noqa: E402
 from .score import BASELINE, ORACLE  # noqa: E402
-from .summary import size_label  # noqa: E402
+from .summary import pick_sizes, size_label  # noqa: E402
 
 __all__ = [
     "EQUAL_COLOR",
@@ -55,6 +57,7 @@ __all__ = [
     "strategy_artist_colors",
     "figure_facets",
     "pick_sizes",
+    "png_bytes",
     "save_png",
     "plot_improvement",
     "plot_cumulative_execution",
@@ -220,25 +223,16 @@ def figure_facets(fig) -> list[dict]:
     return out
 
 
-def pick_sizes(specs: Sequence[float], limit: int = 3) -> list[float]:
-    """At most ``limit`` order sizes for the per-size figures: all when few, otherwise the
-    smallest, the middle and the largest (the tables keep every size)."""
-    specs = sorted(set(float(s) for s in specs))
-    if len(specs) <= limit:
-        return specs
-    # Half-way positions round up, so 10 sizes give the 1st, 6th and 10th.
-    idx = np.unique(np.floor(np.linspace(0, len(specs) - 1, limit) + 0.5).astype(int))
-    return [specs[i] for i in idx]
+def png_bytes(fig) -> bytes:
+    """``fig`` rendered as a PNG (the report's resolution, cropped to its content)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, dpi=_DPI, bbox_inches="tight", format="png")
+    return buf.getvalue()
 
 
 def save_png(fig, path) -> bytes:
-    """Write ``fig`` as a PNG to ``path`` (atomically), close it and return the bytes."""
-    buf = io.BytesIO()
-    try:
-        fig.savefig(buf, dpi=_DPI, bbox_inches="tight", format="png")
-    finally:
-        plt.close(fig)
-    data = buf.getvalue()
+    """Write ``fig`` as a PNG to ``path`` (atomically) and return the bytes."""
+    data = png_bytes(fig)
     atomic_write_bytes(Path(path), data)
     return data
 
@@ -261,14 +255,22 @@ def _rows(groups: Sequence[int], ncols: int = MAX_PANELS_PER_ROW, w=_PANEL_W, h=
         layout.append(cells)
         row += max(1, -(-n // ncols))
     nrows = max(row, 1)
-    fig = plt.figure(figsize=(w * ncols, h * nrows + 0.9), layout="constrained")
+    fig = _figure(figsize=(w * ncols, h * nrows + 0.9), layout="constrained")
     grid = fig.add_gridspec(nrows, ncols)
     axes = [[fig.add_subplot(grid[r, c]) for r, c in cells] for cells in layout]
     return fig, axes
 
 
+def _figure(**options) -> Figure:
+    """A figure with its own Agg canvas: no pyplot state, so safe in any process or thread."""
+    fig = Figure(**options)
+    FigureCanvasAgg(fig)
+    return fig
+
+
 def _placeholder(title: str, text: str):
-    fig, ax = plt.subplots(figsize=(6, 2.2))
+    fig = _figure(figsize=(6, 2.2))
+    ax = fig.add_subplot()
     ax.text(0.5, 0.5, text, ha="center", va="center", wrap=True)
     ax.set_axis_off()
     ax.set_title(title)
@@ -803,7 +805,7 @@ def plot_daily_improvement(
     per_row = 2
     nrows = -(-len(facets) // per_row)
     ncols = 2 * min(per_row, len(facets))
-    fig = plt.figure(figsize=(4.3 * ncols * 0.85, 3.3 * nrows + 0.9), layout="constrained")
+    fig = _figure(figsize=(4.3 * ncols * 0.85, 3.3 * nrows + 0.9), layout="constrained")
     grid = fig.add_gridspec(nrows, ncols, width_ratios=[2.2, 1.2] * (ncols // 2))
     drawn: set[str] = set()
     coincide = False

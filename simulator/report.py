@@ -25,11 +25,11 @@ import yaml
 from models.errors import DataError
 
 from .failures import failure_table
-from .outputs import atomic_write_text
+from .outputs import atomic_write_bytes, atomic_write_text
 from .report_findings import ROBUST, group_findings
 from .report_inputs import ReportInputs, read_results_dir
 from .score import BASELINE, ORACLE
-from .summary import size_label
+from .summary import pick_sizes, size_label
 
 __all__ = ["render_report", "collapse_warnings", "split_warnings", "SECTIONS", "FIGURES"]
 
@@ -242,8 +242,6 @@ def _per_regime_blocks(inp: ReportInputs) -> list:
 
 
 def _sizes_note(frame: pd.DataFrame | None, limit: int = 3) -> str:
-    from .plots import pick_sizes
-
     if frame is None or frame.empty:
         return ""
     notes = []
@@ -499,24 +497,49 @@ def _failure_blocks(inp: ReportInputs) -> list:
 # --------------------------------------------------------------------------- figures
 
 
-def _draw(inp: ReportInputs, contexts: Mapping[str, str]) -> dict[str, _Figure]:
-    from . import plots  # matplotlib loads only when a report is drawn
+_PLOTTERS = {
+    "improvement": "plot_improvement",
+    "cumulative_execution": "plot_cumulative_execution",
+    "daily_improvement": "plot_daily_improvement",
+    "predicted_vs_realized": "plot_predicted_vs_realized",
+    "fit_diagnostics": "plot_fit_diagnostics",
+}
+"""The :mod:`simulator.plots` function that draws each figure of :data:`FIGURES`."""
 
-    colors = plots.strategy_colors(inp.strategies)
+
+def _png(key: str, arguments: dict, strategies: tuple[str, ...] | None) -> bytes:
+    """Draw figure ``key`` from its keyword arguments and render it as PNG bytes (a task
+    that may run in a worker process: it needs only picklable frames).  With
+    ``strategies`` the figure is drawn in the run's palette of those labels."""
+    from . import plots  # matplotlib loads only where a figure is drawn
+
+    if strategies is not None:
+        arguments = arguments | {"colors": plots.strategy_colors(strategies)}
+    return plots.png_bytes(getattr(plots, _PLOTTERS[key])(**arguments))
+
+
+def _serial(function, items):
+    return [function(*item) for item in items]
+
+
+def _draw(inp: ReportInputs, contexts: Mapping[str, str], mapper=None) -> dict[str, _Figure]:
+    labels = tuple(inp.strategies)  # one palette for every figure, made where it is drawn
     margin = inp.equivalence_bps
-    fig_dir = inp.path / "figures"
-    made = {
+    size_unit = str(inp.summary["size_unit"].iloc[0]) if len(inp.summary) else None
+    tasks = {
         "improvement": (
-            plots.plot_improvement(
-                inp.summary, inp.results, colors=colors, margin_bps=margin, contexts=contexts
+            dict(
+                summary=inp.summary,
+                results=inp.results,
+                margin_bps=margin,
+                contexts=contexts,
             ),
             "",
         ),
         "cumulative_execution": (
-            plots.plot_cumulative_execution(
-                inp.allocations,
-                size_unit=str(inp.summary["size_unit"].iloc[0]) if len(inp.summary) else None,
-                colors=colors,
+            dict(
+                allocations=inp.allocations,
+                size_unit=size_unit,
                 market_profile=inp.market_profile,
                 fitted_profile=inp.fitted_profile,
                 contexts=contexts,
@@ -524,20 +547,16 @@ def _draw(inp: ReportInputs, contexts: Mapping[str, str]) -> dict[str, _Figure]:
             _sizes_note(inp.allocations),
         ),
         "daily_improvement": (
-            plots.plot_daily_improvement(
-                inp.results, colors=colors, margin_bps=margin, contexts=contexts
-            ),
+            dict(results=inp.results, margin_bps=margin, contexts=contexts),
             _sizes_note(inp.results),
         ),
         "predicted_vs_realized": (
-            plots.plot_predicted_vs_realized(
-                inp.results, colors=colors, summary=inp.summary, contexts=contexts
-            ),
+            dict(results=inp.results, summary=inp.summary, contexts=contexts),
             "",
         ),
         "fit_diagnostics": (
-            plots.plot_fit_diagnostics(
-                inp.model_tables,
+            dict(
+                tables=inp.model_tables,
                 fitted_profile=inp.fitted_profile,
                 fit_diagnostics=inp.fit_diagnostics,
                 contexts=contexts,
@@ -545,10 +564,19 @@ def _draw(inp: ReportInputs, contexts: Mapping[str, str]) -> dict[str, _Figure]:
             "",
         ),
     }
-    return {
-        key: _Figure(key, plots.save_png(fig, fig_dir / f"{key}.png"), note)
-        for key, (fig, note) in made.items()
-    }
+    images = (mapper or _serial)(
+        _png,
+        [
+            (key, arguments, None if key == "fit_diagnostics" else labels)
+            for key, (arguments, _) in tasks.items()
+        ],
+    )
+    fig_dir = inp.path / "figures"
+    out = {}
+    for (key, (_, note)), data in zip(tasks.items(), images, strict=True):
+        atomic_write_bytes(fig_dir / f"{key}.png", data)
+        out[key] = _Figure(key, data, note)
+    return out
 
 
 _DESCRIPTIONS = {
@@ -711,7 +739,7 @@ def _robust_labels(results: pd.DataFrame) -> set[str]:
     return set(names.loc[names["strategy_name"].astype(str) == ROBUST, "strategy"].astype(str))
 
 
-def render_report(results_dir, fmt: str | None = None) -> Path:
+def render_report(results_dir, fmt: str | None = None, *, mapper=None) -> Path:
     """Draw the figures and write ``report.html`` and ``report.md`` of a results directory.
 
     Reads only the directory's files (see :mod:`simulator.report_inputs` for which, and
@@ -725,6 +753,11 @@ def render_report(results_dir, fmt: str | None = None) -> Path:
     fmt : {'html', 'markdown'}, optional
         Which of the two reports to return; defaults to ``run.json``'s ``report_format``
         (html otherwise).  Both are written either way.
+    mapper : callable, optional
+        ``mapper(function, items)`` returning ``[function(*item) for item in items]`` in
+        order, e.g. :meth:`simulator.evaluate.WorkerPool.starmap` to draw the figures on the
+        run's workers; by default they are drawn here, one after another.  The files are
+        the same either way.
 
     Returns
     -------
@@ -748,7 +781,7 @@ def render_report(results_dir, fmt: str | None = None) -> Path:
         certified={regime: inp.oracle_certified(regime) for regime in inp.regimes},
         robust_labels=_robust_labels(inp.results),
     )
-    figures = _draw(inp, contexts)
+    figures = _draw(inp, contexts, mapper)
     sections = [
         ("Scenario", _scenario_blocks(inp)),
         ("Headline verdicts", _headline_blocks(inp, findings)),

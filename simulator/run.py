@@ -375,79 +375,83 @@ def _run_into(scenario, out_dir: Path, staging: Staging, parts: Path, quiet: boo
             pool=pool,
         )
         timings["evaluate"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    summary = summarize(
-        evaluation.results,
-        bootstrap_samples=settings.bootstrap_samples,
-        seed=settings.seed,
-        equivalence_bps=settings.equivalence_bps,
-        strategy_order=[label for label, _ in strategies],
-    )
-    sensitivity = sensitivity_table(evaluation.results)
-    timings["summarize"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        # The workers stay up for the summary's bootstrap groups and the report's figures.
+        summary = summarize(
+            evaluation.results,
+            mapper=pool.starmap,
+            bootstrap_samples=settings.bootstrap_samples,
+            seed=settings.seed,
+            equivalence_bps=settings.equivalence_bps,
+            strategy_order=[label for label, _ in strategies],
+        )
+        sensitivity = sensitivity_table(evaluation.results)
+        timings["summarize"] = time.perf_counter() - t0
 
-    atomic_write_parquet(evaluation.results, stage / "results.parquet")
-    atomic_write_csv(evaluation.results, stage / "results.csv")
-    atomic_write_csv(summary, stage / "summary.csv")
-    atomic_write_csv(sensitivity, stage / "sensitivity.csv")
-    atomic_write_csv(evaluation.allocations, stage / "allocations.csv")
-    atomic_write_csv(_profile(evaluation, settings), stage / "profile.csv")
-    atomic_write_csv(market_profile(markets, settings), stage / "market_profile.csv")
-    model_files = {}
-    for regime, model in evaluation.models.items():
-        name = safe_name(regime, default="market")
-        while name in model_files.values():  # two regimes sanitised alike
-            name += "_"
-        model_files[regime] = name
-        model.save(stage / "models" / f"{name}.json")
-    run_info = {
-        "scenario": scenario_dict,
-        "settings": {k: v for k, v in vars(settings).items() if k != "sizes"}
-        | {"sizes": {"unit": settings.sizes.unit, "values": list(settings.sizes.values)}},
-        "execution": {"n_jobs": ev.n_jobs, "backend": ev.backend, "scheduler": ev.scheduler},
-        "markets": {
-            k: {
-                "days": v.n_days,
-                "intervals": v.n_intervals,
-                "levels": v.n_levels,
-                "first_date": str(v.dates[0]),
-                "last_date": str(v.dates[-1]),
-            }
-            for k, v in markets.items()
-        },
-        "model_files": {k: f"models/{v}.json" for k, v in model_files.items()},
-        "fits": {
-            "count": evaluation.fit_count,
-            "seconds": round(evaluation.fit_seconds, 3),
-            "rule": "one fit per training window still to run (a refit block shares one)",
-        },
-        "data_quality": quality,
-        "fit_diagnostics": {
-            regime: getattr(model, "fit_info", None) or {}
-            for regime, model in evaluation.models.items()
-        },
-        "report_format": scenario.output.report,
-        "versions": _versions(),
-        "finished_utc": datetime.now(UTC).isoformat(timespec="seconds"),
-        "timings_s": timings,
-    }
-    if not evaluation.results["success"].any():
+        atomic_write_parquet(evaluation.results, stage / "results.parquet")
+        atomic_write_csv(evaluation.results, stage / "results.csv")
+        atomic_write_csv(summary, stage / "summary.csv")
+        atomic_write_csv(sensitivity, stage / "sensitivity.csv")
+        atomic_write_csv(evaluation.allocations, stage / "allocations.csv")
+        atomic_write_csv(_profile(evaluation, settings), stage / "profile.csv")
+        atomic_write_csv(market_profile(markets, settings), stage / "market_profile.csv")
+        model_files = {}
+        for regime, model in evaluation.models.items():
+            name = safe_name(regime, default="market")
+            while name in model_files.values():  # two regimes sanitised alike
+                name += "_"
+            model_files[regime] = name
+            model.save(stage / "models" / f"{name}.json")
+        run_info = {
+            "scenario": scenario_dict,
+            "settings": {k: v for k, v in vars(settings).items() if k != "sizes"}
+            | {"sizes": {"unit": settings.sizes.unit, "values": list(settings.sizes.values)}},
+            "execution": {"n_jobs": ev.n_jobs, "backend": ev.backend, "scheduler": ev.scheduler},
+            "markets": {
+                k: {
+                    "days": v.n_days,
+                    "intervals": v.n_intervals,
+                    "levels": v.n_levels,
+                    "first_date": str(v.dates[0]),
+                    "last_date": str(v.dates[-1]),
+                }
+                for k, v in markets.items()
+            },
+            "model_files": {k: f"models/{v}.json" for k, v in model_files.items()},
+            "fits": {
+                "count": evaluation.fit_count,
+                "seconds": round(evaluation.fit_seconds, 3),
+                "rule": "one fit per training window still to run (a refit block shares one)",
+            },
+            "data_quality": quality,
+            "fit_diagnostics": {
+                regime: getattr(model, "fit_info", None) or {}
+                for regime, model in evaluation.models.items()
+            },
+            "report_format": scenario.output.report,
+            "versions": _versions(),
+            "finished_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+            "timings_s": timings,
+        }
+        if not evaluation.results["success"].any():
+            atomic_write_text(stage / "run.json", json.dumps(run_info, indent=2, default=str))
+            staging.commit()
+            first = evaluation.results["message"].iloc[0]
+            raise NothingSucceededError(
+                f"no schedule succeeded in {len(evaluation.results)} attempts; first failure: "
+                f"{first} (every row is in {str(out_dir / 'results.csv')!r})"
+            )
+        report_path = None
+        if scenario.output.figures:
+            t0 = time.perf_counter()
+            atomic_write_text(stage / "run.json", json.dumps(run_info, indent=2, default=str))
+            report_path = staging.final_path(
+                render_report(stage, fmt=scenario.output.report, mapper=pool.starmap)
+            )
+            timings["report"] = time.perf_counter() - t0
+        timings["total"] = time.perf_counter() - start
         atomic_write_text(stage / "run.json", json.dumps(run_info, indent=2, default=str))
         staging.commit()
-        first = evaluation.results["message"].iloc[0]
-        raise NothingSucceededError(
-            f"no schedule succeeded in {len(evaluation.results)} attempts; first failure: "
-            f"{first} (every row is in {str(out_dir / 'results.csv')!r})"
-        )
-    report_path = None
-    if scenario.output.figures:
-        t0 = time.perf_counter()
-        atomic_write_text(stage / "run.json", json.dumps(run_info, indent=2, default=str))
-        report_path = staging.final_path(render_report(stage, fmt=scenario.output.report))
-        timings["report"] = time.perf_counter() - t0
-    timings["total"] = time.perf_counter() - start
-    atomic_write_text(stage / "run.json", json.dumps(run_info, indent=2, default=str))
-    staging.commit()
     return RunResult(
         out_dir=out_dir,
         report_path=report_path,

@@ -350,6 +350,7 @@ def summarize(
     block_length: int | None = None,
     tie_bps: float = 1e-9,
     strategy_order: Sequence[str] | None = None,
+    mapper=None,
 ) -> pd.DataFrame:
     """Per (regime, size, strategy) statistics of a results frame, with a paired moving-block
     bootstrap interval of the improvement over ``equal`` and a verdict.
@@ -382,6 +383,11 @@ def summarize(
     strategy_order : sequence of str, optional
         Order of the strategies within a group (e.g. the scenario's); others follow with
         ``equal`` first, the rest by name and ``oracle`` last.
+    mapper : callable, optional
+        ``mapper(function, items)`` returning ``[function(*item) for item in items]`` in
+        order, e.g. :meth:`simulator.evaluate.WorkerPool.starmap` to bootstrap the
+        (regime, size) groups on the run's workers.  Each group has its own random stream,
+        so the result is the same with any mapper.
 
     Returns
     -------
@@ -446,30 +452,38 @@ def summarize(
         isinstance(tie_bps, int | float) and math.isfinite(tie_bps) and tie_bps >= 0,
         "finite and >= 0",
     )
-    strategy_key = _strategy_key(strategy_order)
     frame = results.copy()
     frame["success"] = frame["success"].astype(bool)
     # A canonical row order: every statistic below is then independent of the input order.
     frame = frame.sort_values(
         ["regime", "size_spec", "strategy", "date", "day_index"], kind="stable"
     ).reset_index(drop=True)
-    rows = []
-    for (regime, size_spec), grp in frame.groupby(_GROUP, sort=True):
-        rows.extend(
-            _summarize_group(
-                regime,
-                size_spec,
-                grp,
-                bootstrap_samples=bootstrap_samples,
-                seed=seed,
-                margin=float(equivalence_bps),
-                level=float(level),
-                block_length=block_length,
-                tie_bps=float(tie_bps),
-                strategy_key=strategy_key,
-            )
-        )
+    options = dict(
+        bootstrap_samples=bootstrap_samples,
+        seed=seed,
+        margin=float(equivalence_bps),
+        level=float(level),
+        block_length=block_length,
+        tie_bps=float(tie_bps),
+        strategy_order=None if strategy_order is None else tuple(strategy_order),
+    )
+    groups = [
+        (regime, size_spec, grp, options)
+        for (regime, size_spec), grp in frame.groupby(_GROUP, sort=True)
+    ]
+    rows = [row for part in (mapper or _serial)(_group_rows, groups) for row in part]
     return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
+
+
+def _serial(function, items):
+    return [function(*item) for item in items]
+
+
+def _group_rows(regime, size_spec, grp: pd.DataFrame, options: dict) -> list[dict]:
+    """The summary rows of one (regime, size_spec) group (a task that may run in a worker)."""
+    options = dict(options)
+    order = options.pop("strategy_order")
+    return _summarize_group(regime, size_spec, grp, strategy_key=_strategy_key(order), **options)
 
 
 def _summarize_group(
@@ -668,6 +682,17 @@ def sensitivity_table(results: pd.DataFrame) -> pd.DataFrame:
     return grouped[cols].sort_values(
         ["regime", "strategy", "size_spec"], kind="stable", ignore_index=True
     )
+
+
+def pick_sizes(specs: Sequence[float], limit: int = 3) -> list[float]:
+    """At most ``limit`` order sizes for the per-size figures: all when few, otherwise the
+    smallest, the middle and the largest (the tables keep every size)."""
+    specs = sorted(set(float(s) for s in specs))
+    if len(specs) <= limit:
+        return specs
+    # Half-way positions round up, so 10 sizes give the 1st, 6th and 10th.
+    idx = np.unique(np.floor(np.linspace(0, len(specs) - 1, limit) + 0.5).astype(int))
+    return [specs[i] for i in idx]
 
 
 def size_label(spec: float, unit: str) -> str:

@@ -204,6 +204,33 @@ def test_one_fit_per_training_window_whatever_the_workers(market, monkeypatch, r
     per_day = res.groupby("day_index")["train_end"].first()
     assert per_day.nunique() == len(windows)
 
+
+def test_one_task_per_block_only_with_enough_blocks_per_worker():
+    from simulator.evaluate import _BLOCKS_PER_WORKER, _one_task_per_block
+
+    assert _one_task_per_block(1, 1)  # serial: always
+    assert _one_task_per_block(_BLOCKS_PER_WORKER * 2, 2)
+    assert not _one_task_per_block(_BLOCKS_PER_WORKER * 2 - 1, 2)  # days spread instead
+    assert not _one_task_per_block(10_000, -1)  # a remote cluster of unknown size
+
+
+@pytest.mark.parametrize("backend", ["loky", "threading"])
+def test_block_tasks_and_day_tasks_give_identical_results_and_fits(market, monkeypatch, backend):
+    import simulator.evaluate as module
+
+    settings = _settings(refit_every=2)
+    windows = {(start, stop) for _, start, stop in plan_test_days(market.n_days, settings)}
+    runs = {}
+    for per_worker in (1, 10**6):  # 2 windows on 2 workers: one task per block, then not
+        monkeypatch.setattr(module, "_BLOCKS_PER_WORKER", per_worker)
+        assert module._one_task_per_block(len(windows), 2) == (per_worker == 1)
+        runs[per_worker] = evaluate(market, _strategies(), settings, n_jobs=2, backend=backend)
+    for ev in runs.values():
+        assert ev.fit_count == len(windows) and ev.fit_seconds > 0
+    pd.testing.assert_frame_equal(_stable(runs[1].results), _stable(runs[10**6].results))
+    pd.testing.assert_frame_equal(runs[1].allocations, runs[10**6].allocations)
+
+
 def test_refit_every_reuses_the_window_and_matches_serial(market):
     settings = _settings(refit_every=3)
     serial = evaluate(market, _strategies(), settings, n_jobs=1).results

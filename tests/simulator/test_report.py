@@ -191,7 +191,6 @@ def test_recorded_market_profile_data_quality_and_fit_diagnostics_are_shown(
     market = [ax for ax in fig.axes if "market" in str(ax.get_gid())]
     assert {json.loads(ax.get_gid()[6:])["regime"] for ax in market} == {"calm", "markov"}
     assert any(ax.get_ylabel() == "mean spread ($)" for ax in fig.axes)
-    plots.plt.close(fig)
 
 
 # --------------------------------------------------------------------------- colours
@@ -253,7 +252,6 @@ def test_every_figure_draws_each_strategy_in_the_colour_it_is_given(inputs):
         expected = set(labels) - ({"equal"} if name in ("improvement", "daily") else set())
         expected -= {"oracle"} if name == "predicted" else set()
         assert set(drawn) == expected, name
-        plots.plt.close(fig)
 
 
 def test_the_report_gives_every_figure_the_same_mapping(results_dir, monkeypatch, tmp_path):
@@ -293,7 +291,6 @@ def test_each_regime_is_shown_separately_in_every_comparing_figure(inputs):
         assert {f["regime"] for f in facets} == {"calm", "markov"}, name
         # Every panel that draws strategies belongs to exactly one regime.
         assert all(isinstance(f["regime"], str) for f in facets), name
-        plots.plt.close(fig)
 
 
 def test_daily_panels_hold_only_their_own_regime(inputs):
@@ -314,7 +311,6 @@ def test_daily_panels_hold_only_their_own_regime(inputs):
         ].sort_values("date")
         line = [a for a in ax.get_lines() if a.get_gid() == "strategy:exact"][0]
         np.testing.assert_allclose(line.get_ydata(), rows["improvement_vs_equal_bps"], atol=1e-9)
-    plots.plt.close(fig)
 
 
 def test_figures_wrap_at_four_panels_and_stay_readable_with_ten_sizes(inputs):
@@ -343,7 +339,6 @@ def test_figures_wrap_at_four_panels_and_stay_readable_with_ten_sizes(inputs):
         fig.canvas.draw()
         width, height = fig.get_size_inches() * 100
         assert width <= 1800 and height >= 0.25 * width, (name, width, height)
-        plots.plt.close(fig)
     sizes = {
         f["size_spec"]
         for f in plots.figure_facets(figs["cumulative"])
@@ -366,7 +361,6 @@ def test_nan_intervals_draw_no_error_bar(inputs):
     )
     bars = [c for c in fig.findobj(LineCollection) if str(c.get_gid()).startswith("strategy:")]
     assert bars == []
-    plots.plt.close(fig)
     # An interval that does not contain its mean (never produced, but never negative bars).
     summary = inputs.summary.copy()
     summary["improvement_ci_low_bps"] = summary["improvement_bps"] + 1.0
@@ -377,7 +371,6 @@ def test_nan_intervals_draw_no_error_bar(inputs):
         if str(c.get_gid()).startswith("strategy:"):
             for seg in c.get_segments():
                 assert seg[1][1] >= seg[0][1]
-    plots.plt.close(fig)
 
 
 def test_one_test_day_reports_no_interval_with_a_warning(tmp_path):
@@ -627,3 +620,39 @@ def test_collapse_warnings_merges_per_day_numbers():
         "order is 0.717 to 0.737x ADV (> 30% of ADV) [3 distinct values]",
         "only 5 test days (fewer than 10): interval unreliable",
     ]
+
+
+def test_figures_drawn_on_workers_are_the_files_drawn_here(results_dir, tmp_path):
+    # A mapper that runs the figure tasks elsewhere (threads here; the run's workers in a
+    # run) must give byte-identical figures and reports.
+    from concurrent.futures import ThreadPoolExecutor
+
+    here, there = tmp_path / "here", tmp_path / "there"
+    shutil.copytree(results_dir, here)
+    shutil.copytree(results_dir, there)
+    calls = []
+
+    def mapper(function, items):
+        calls.append(len(items))
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            return list(pool.map(lambda item: function(*item), items))
+
+    render_report(here)
+    render_report(there, mapper=mapper)
+    assert calls == [len(plots_keys())]
+    for name in plots_keys():
+        a = (here / "figures" / f"{name}.png").read_bytes()
+        assert a == (there / "figures" / f"{name}.png").read_bytes(), name
+    assert (here / "report.html").read_text() == (there / "report.html").read_text()
+
+
+def test_figures_are_not_registered_with_pyplot(inputs):
+    # Figures are made without pyplot's global registry: drawing them in threads or workers
+    # shares no state, and nothing accumulates in a long-lived process.
+    import matplotlib.pyplot as plt
+
+    before = plt.get_fignums()
+    figs = _figures(inputs, plots.strategy_colors(inputs.strategies))
+    assert plt.get_fignums() == before
+    for fig in figs.values():
+        assert fig.canvas.get_renderer() is not None  # each has its own Agg canvas

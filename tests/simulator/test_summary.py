@@ -203,6 +203,26 @@ def test_shuffled_rows_give_an_identical_summary():
     assert list(first["strategy"].iloc[:5]) == ["equal", "analytical", "exact", "vwap", "oracle"]
 
 
+def test_groups_bootstrapped_elsewhere_give_the_identical_summary():
+    # Each (regime, size) group has its own stream: a mapper that runs the groups out of
+    # order (as workers may) gives the same frame, bit for bit.
+    res = pd.concat(
+        [_frame(_market(25, seed=4), size=s, regime=r) for s in (0.02, 0.1) for r in "ab"],
+        ignore_index=True,
+    )
+    seen = []
+
+    def backwards(function, items):
+        seen.append(len(items))
+        return [function(*item) for item in items[::-1]][::-1]
+
+    here = summarize(res, bootstrap_samples=300, seed=3, strategy_order=["vwap"])
+    there = summarize(res, bootstrap_samples=300, seed=3, strategy_order=["vwap"], mapper=backwards)
+    assert seen == [4]
+    pd.testing.assert_frame_equal(here, there, check_exact=True)
+    assert here["strategy"].iloc[0] == "vwap"
+
+
 def test_adding_a_strategy_leaves_the_others_unchanged():
     data = _market(40, seed=5)
     fewer = {k: data[k] for k in ("equal", "exact", "vwap")}

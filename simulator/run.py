@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import platform
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
@@ -355,7 +356,10 @@ def _run_into(scenario, out_dir: Path, staging: Staging, parts: Path, quiet: boo
 
     ev = scenario.evaluation
     n_jobs = ev.n_jobs if (ev.backend == "dask" and ev.scheduler) else effective_n_jobs(ev.n_jobs)
-    with parallel_backend(ev.backend, n_jobs, ev.scheduler) as pool:
+    with (
+        parallel_backend(ev.backend, n_jobs, ev.scheduler) as pool,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="tradealloc-writer") as writer,
+    ):
         # Workers start importing while the markets are built or loaded.
         pool.warm_up()
         t0 = time.perf_counter()
@@ -375,6 +379,9 @@ def _run_into(scenario, out_dir: Path, staging: Staging, parts: Path, quiet: boo
             pool=pool,
         )
         timings["evaluate"] = time.perf_counter() - t0
+        # results.csv, the slowest file (about 0.5 s for 20,000 rows; the report reads the
+        # Parquet copy), is written by a thread while the driver waits on the workers.
+        results_csv = writer.submit(atomic_write_csv, evaluation.results, stage / "results.csv")
         t0 = time.perf_counter()
         # The workers stay up for the summary's bootstrap groups and the report's figures.
         summary = summarize(
@@ -389,7 +396,6 @@ def _run_into(scenario, out_dir: Path, staging: Staging, parts: Path, quiet: boo
         timings["summarize"] = time.perf_counter() - t0
 
         atomic_write_parquet(evaluation.results, stage / "results.parquet")
-        atomic_write_csv(evaluation.results, stage / "results.csv")
         atomic_write_csv(summary, stage / "summary.csv")
         atomic_write_csv(sensitivity, stage / "sensitivity.csv")
         atomic_write_csv(evaluation.allocations, stage / "allocations.csv")
@@ -435,6 +441,7 @@ def _run_into(scenario, out_dir: Path, staging: Staging, parts: Path, quiet: boo
         }
         if not evaluation.results["success"].any():
             atomic_write_text(stage / "run.json", json.dumps(run_info, indent=2, default=str))
+            results_csv.result()
             staging.commit()
             first = evaluation.results["message"].iloc[0]
             raise NothingSucceededError(
@@ -449,6 +456,7 @@ def _run_into(scenario, out_dir: Path, staging: Staging, parts: Path, quiet: boo
                 render_report(stage, fmt=scenario.output.report, mapper=pool.starmap)
             )
             timings["report"] = time.perf_counter() - t0
+        results_csv.result()  # raises what the writer raised
         timings["total"] = time.perf_counter() - start
         atomic_write_text(stage / "run.json", json.dumps(run_info, indent=2, default=str))
         staging.commit()

@@ -425,8 +425,8 @@ def evaluate(
     quiet: bool = True,
     pool: WorkerPool | None = None,
 ) -> Evaluation:
-    """Evaluate strategies on one or more markets: a task per training window (fit and plan),
-    then one per test day (execute, oracle, score).
+    """Evaluate strategies on one or more markets: per training window, fit and plan once;
+    per test day, execute, find the oracle and score (tasks cut as the module docstring says).
 
     Parameters
     ----------

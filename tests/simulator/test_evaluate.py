@@ -271,3 +271,14 @@ def test_planning_once_per_window_matches_planning_every_day(market):
     pd.testing.assert_frame_equal(_stable(shared), _stable(own), check_dtype=False)
     block = shared[shared["day_index"].isin([4, 5, 6]) & (shared["strategy"] == "exact")]
     assert block.groupby("size_spec")["predicted_cost_usd"].nunique().eq(1).all()
+
+
+@pytest.mark.parametrize("backend, n_jobs", [("loky", 1), ("loky", 2), ("threading", 2)])
+def test_worker_pool_starmap_keeps_the_order(backend, n_jobs):
+    from simulator.evaluate import parallel_backend
+
+    items = [(2, 3), (3, 2), (5, 1), (7, 0)]
+    with parallel_backend(backend, n_jobs) as pool:
+        pool.warm_up()
+        assert pool.starmap(pow, items) == [8, 9, 5, 1]
+        assert pool.starmap(pow, []) == []

@@ -299,29 +299,44 @@ class WorkerPool:
         Workers (after the core cap).
     """
 
-    def __init__(self, backend: str, n_jobs: int, config: dict | None = None) -> None:
+    def __init__(self, backend: str, n_jobs: int, config: dict | None = None, client=None) -> None:
         self.backend = backend
         self.n_jobs = n_jobs
         # joblib's parallel_config is per thread: the warm-up thread re-enters the same one,
         # or loky would see other executor arguments and replace the warm workers.
         self._config = dict(config or {})
+        self._client = client  # the Dask client, for the 'dask' backend
         self._warming: threading.Thread | None = None
 
     def warm_up(self) -> None:
         """Start the workers now, in the background, and import what tasks need there.
 
-        A cold loky worker spends about a second importing numpy, pandas and scipy; started
-        while the driver builds or loads the markets, that time is hidden.
+        A cold worker spends about a second importing numpy, pandas and scipy; started
+        while the driver builds or loads the markets, that time is hidden.  loky workers are
+        started by one task each; every worker of a Dask cluster runs the imports directly
+        (``Client.run``; a cluster whose workers have them already pays nothing).
         """
-        if self.backend != "loky" or self.n_jobs == 1 or self._warming is not None:
+        if self._warming is not None or self.backend == "threading" or self.n_jobs == 1:
             return
-        import joblib
+        if self.backend == "dask":
+            if self._client is None:
+                return
+            client = self._client
 
-        def start():
-            with joblib.parallel_config(**self._config):
-                joblib.Parallel(n_jobs=self.n_jobs)(
-                    joblib.delayed(_import_task_modules)() for _ in range(self.n_jobs)
-                )
+            def start():
+                try:
+                    client.run(_import_task_modules)
+                except Exception:  # only a head start: the first task reports the error
+                    pass
+
+        else:
+            import joblib
+
+            def start():
+                with joblib.parallel_config(**self._config):
+                    joblib.Parallel(n_jobs=self.n_jobs)(
+                        joblib.delayed(_import_task_modules)() for _ in range(self.n_jobs)
+                    )
 
         self._warming = threading.Thread(target=start, name="tradealloc-warm-up", daemon=True)
         self._warming.start()
@@ -383,7 +398,6 @@ def parallel_backend(backend: str, n_jobs: int, scheduler: str | None = None):
             if backend == "loky" and n_jobs != 1:
                 shutdown_loky()
         return
-    pool = WorkerPool(backend, n_jobs)
     try:
         from dask.distributed import Client, LocalCluster
     except ImportError as exc:  # optional extra
@@ -395,18 +409,27 @@ def parallel_backend(backend: str, n_jobs: int, scheduler: str | None = None):
         check_scheduler(scheduler)
         client = Client(scheduler, timeout="10s")
     else:
-        cluster = LocalCluster(
-            n_workers=n_jobs, threads_per_worker=1, processes=True, dashboard_address=None
-        )
+        import dask
+
+        # dask's nanny sets MALLOC_TRIM_THRESHOLD_=65536 in its workers (to return memory to
+        # the OS in long-lived clusters); glibc then stops adapting its mmap threshold, every
+        # array above 128 kB is mapped afresh and the power-law fit runs 2.7x slower.  A
+        # cluster that lives for one run does not need it.
+        with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
+            cluster = LocalCluster(
+                n_workers=n_jobs, threads_per_worker=1, processes=True, dashboard_address=None
+            )
         try:
             client = Client(cluster)
         except BaseException:
             cluster.close()
             raise
+    pool = WorkerPool(backend, n_jobs, client=client)
     try:
         with joblib.parallel_config(backend="dask"):
             yield pool
     finally:
+        pool.ready()
         client.close()
         if cluster is not None:
             cluster.close()

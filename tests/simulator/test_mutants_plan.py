@@ -200,3 +200,36 @@ def test_a_saved_model_is_used_for_every_day_and_checked(market, tmp_path):
         message = f"model file {str(path)!r} must match the market; got {what}"
         with pytest.raises(DataError, match=re.escape(message) + "$"):
             saved_model(str(path), *args)
+
+
+def test_price_volatility_of_two_intervals_is_the_one_move(market):
+    # Two intervals: one mid change per day, repeated for the last interval.
+    two = market.select_days([0, 1])
+    two = type(two)(
+        bid_px=two.bid_px[:, :2],
+        bid_sz=two.bid_sz[:, :2],
+        ask_px=two.ask_px[:, :2],
+        ask_sz=two.ask_sz[:, :2],
+        volume=two.volume[:, :2],
+        dates=two.dates,
+        interval_starts=two.interval_starts[:2],
+    )
+    moves = np.diff(two.mid, axis=1)[:, 0]
+    assert np.any(moves != 0)
+    rms = math.sqrt(float(np.mean(moves**2)))
+    np.testing.assert_allclose(price_volatility(two), [rms, rms], rtol=1e-12)
+
+
+class Duck:
+    """Not a Strategy: it plans, but cannot predict its cost."""
+
+    def schedule(self, problem):
+        return get_strategy("exact").schedule(problem)
+
+
+def test_an_object_that_is_not_a_strategy_is_named_by_its_class(market):
+    res = evaluate(market, [("duck", Duck())], _settings(test_days=1)).results
+    duck = res[res["strategy"] == "duck"].iloc[0]
+    assert duck["strategy_name"] == "Duck"
+    assert not duck["success"]
+    assert "'Duck' object has no attribute 'predicted_cost'" in duck["message"]

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.errors import InvalidParameterError
+from models.errors import DataError, InvalidParameterError
 from simulator.daytask import RESULT_COLUMNS
 from simulator.summary import (
     block_bootstrap_ci,
@@ -228,3 +228,38 @@ def test_sensitivity_table_recomputed_by_hand():
         assert row["realized_improvement_pct"] == pytest.approx(
             100 * (1 - real.mean() / eq_real.mean()), rel=1e-12
         )
+
+
+def test_identical_to_includes_a_difference_of_exactly_the_tolerance():
+    # "Within tie_bps" includes the edge: 0.5 apart on every day with tie_bps = 0.5.
+    equal = np.array([10.0, 11.0, 12.0, 13.0])
+    res = _frame({"equal": equal, "a": equal - 1.0, "b": equal - 1.5})
+    summ = summarize(res, bootstrap_samples=50, tie_bps=0.5).set_index("strategy")
+    assert summ.loc["a", "identical_to"] == "b"
+    assert summ.loc["b", "identical_to"] == "a"
+
+
+def test_two_different_successful_rows_for_one_day_are_refused():
+    equal = np.array([10.0, 11.0, 12.0])
+    res = _frame({"equal": equal, "a": equal - 1.0})
+    twin = res[(res["strategy"] == "a") & (res["day_index"] == 1)].copy()
+    twin["realized_bps"] = 99.0  # the same day and strategy, another number
+    with pytest.raises(DataError, match="more than one successful row"):
+        summarize(pd.concat([res, twin], ignore_index=True), bootstrap_samples=50)
+
+
+def test_success_given_as_zero_and_one_is_read_as_a_flag():
+    equal = np.array([10.0, 11.0, 12.0, 13.0, 12.5])
+    res = _frame({"equal": equal, "a": equal - [1.0, 0.5, 1.5, 1.0, np.nan]})
+    as_int = res.assign(success=res["success"].astype(int))
+    pd.testing.assert_frame_equal(
+        summarize(res, bootstrap_samples=50), summarize(as_int, bootstrap_samples=50)
+    )
+
+
+def test_block_bootstrap_ci_skips_resamples_that_drew_no_value():
+    # The first resample draws only the missing days: it has no mean and is left out; the
+    # other two both average 2, so the interval is the point 2.
+    diffs = np.array([1.0, np.nan, 3.0, np.nan])
+    indices = np.array([[1, 3, 1, 3], [0, 2, 0, 2], [0, 1, 2, 3]])
+    assert block_bootstrap_ci(diffs, indices) == (2.0, 2.0)

@@ -123,17 +123,30 @@ def plan_test_days(n_days: int, settings: EvaluationSettings) -> list[tuple[int,
     return plan
 
 
+def _days_to_run(
+    markets: Mapping[str, BookSnapshots],
+    settings: EvaluationSettings,
+    skip: set[tuple[str, int]],
+) -> Iterator[tuple[str, int, int, int, bool]]:
+    """``(regime, day, start, stop, representative)`` of every test day not in ``skip``, in
+    market and day order; ``representative`` marks each market's last test day."""
+    for regime, books in markets.items():
+        plan = plan_test_days(books.n_days, settings)
+        last = plan[-1][0]
+        for d, start, stop in plan:
+            if (regime, d) not in skip:
+                yield regime, d, start, stop, d == last
+
+
 def _windows(
     markets: Mapping[str, BookSnapshots],
     settings: EvaluationSettings,
     skip: set[tuple[str, int]],
 ) -> list[tuple[str, int, int]]:
     """Distinct training windows ``(regime, start, stop)`` of the days still to run."""
-    seen: dict[tuple[str, int, int], None] = {}
-    for regime, books in markets.items():
-        for d, start, stop in plan_test_days(books.n_days, settings):
-            if (regime, d) not in skip:
-                seen.setdefault((regime, start, stop), None)
+    seen = dict.fromkeys(
+        (r, start, stop) for r, _, start, stop, _ in _days_to_run(markets, settings, skip)
+    )
     return list(seen)
 
 
@@ -162,22 +175,17 @@ def _tasks(
     skip: set[tuple[str, int]],
     inputs: Mapping[tuple[str, int, int], DayInputs],
 ) -> Iterator[DayTask]:
-    for regime, books in markets.items():
-        plan = plan_test_days(books.n_days, settings)
-        last = plan[-1][0]
-        for d, start, stop in plan:
-            if (regime, d) in skip:
-                continue
-            yield DayTask(
-                scenario=scenario,
-                regime=regime,
-                day_index=d,
-                inputs=inputs[(regime, start, stop)],
-                test=books.select_days([d]),
-                strategies=tuple(strategies),
-                settings=settings,
-                keep_schedules=(d == last),
-            )
+    for regime, d, start, stop, last in _days_to_run(markets, settings, skip):
+        yield DayTask(
+            scenario=scenario,
+            regime=regime,
+            day_index=d,
+            inputs=inputs[(regime, start, stop)],
+            test=markets[regime].select_days([d]),
+            strategies=tuple(strategies),
+            settings=settings,
+            keep_schedules=last,
+        )
 
 
 def _keyed(task: DayTask, parts_dir: Path | None = None):
@@ -251,26 +259,22 @@ def _blocks(
     scenario: str,
     skip: set[tuple[str, int]],
 ) -> Iterator[BlockTask]:
-    for regime, books in markets.items():
-        plan = plan_test_days(books.n_days, settings)
-        last = plan[-1][0]
-        by_window: dict[tuple[int, int], list[tuple[int, BookSnapshots, bool]]] = {}
-        for d, start, stop in plan:
-            if (regime, d) not in skip:
-                by_window.setdefault((start, stop), []).append(
-                    (d, books.select_days([d]), d == last)
-                )
-        for (start, stop), days in by_window.items():
-            yield BlockTask(
-                scenario=scenario,
-                regime=regime,
-                start=start,
-                stop=stop,
-                train=books.select_days(slice(start, stop)),
-                days=tuple(days),
-                strategies=tuple(strategies),
-                settings=settings,
-            )
+    # Day numbers only here: each block's books are cut when joblib asks for the block.
+    by_window: dict[tuple[str, int, int], list[tuple[int, bool]]] = {}
+    for regime, d, start, stop, last in _days_to_run(markets, settings, skip):
+        by_window.setdefault((regime, start, stop), []).append((d, last))
+    for (regime, start, stop), days in by_window.items():
+        books = markets[regime]
+        yield BlockTask(
+            scenario=scenario,
+            regime=regime,
+            start=start,
+            stop=stop,
+            train=books.select_days(slice(start, stop)),
+            days=tuple((d, books.select_days([d]), last) for d, last in days),
+            strategies=tuple(strategies),
+            settings=settings,
+        )
 
 
 _BLOCKS_PER_WORKER = 4
@@ -307,6 +311,7 @@ class WorkerPool:
         self._config = dict(config or {})
         self._client = client  # the Dask client, for the 'dask' backend
         self._warming: threading.Thread | None = None
+        self._warm_up_error: Exception | None = None
 
     def warm_up(self) -> None:
         """Start the workers now, in the background, and import what tasks need there.
@@ -324,10 +329,7 @@ class WorkerPool:
             client = self._client
 
             def start():
-                try:
-                    client.run(_import_task_modules)
-                except Exception:  # only a head start: the first task reports the error
-                    pass
+                client.run(_import_task_modules)
 
         else:
             import joblib
@@ -338,11 +340,24 @@ class WorkerPool:
                         joblib.delayed(_import_task_modules)() for _ in range(self.n_jobs)
                     )
 
-        self._warming = threading.Thread(target=start, name="tradealloc-warm-up", daemon=True)
+        def warm():
+            try:
+                start()
+            except Exception as exc:  # raised by ready(), in the caller's thread
+                self._warm_up_error = exc
+
+        self._warming = threading.Thread(target=warm, name="tradealloc-warm-up", daemon=True)
         self._warming.start()
 
     def ready(self) -> None:
-        """Wait until the warm-up (if any) has finished."""
+        """Wait until the warm-up (if any) has finished; raise what it raised (e.g. a worker
+        that cannot import the task modules), with the worker's own error."""
+        self.wait()
+        if self._warm_up_error is not None:
+            raise self._warm_up_error
+
+    def wait(self) -> None:
+        """Wait until the warm-up (if any) has finished, whatever its outcome."""
         if self._warming is not None:
             self._warming.join()
 
@@ -394,7 +409,7 @@ def parallel_backend(backend: str, n_jobs: int, scheduler: str | None = None):
             with joblib.parallel_config(backend=backend, n_jobs=n_jobs, **options):
                 yield pool
         finally:
-            pool.ready()
+            pool.wait()
             if backend == "loky" and n_jobs != 1:
                 shutdown_loky()
         return
@@ -429,7 +444,7 @@ def parallel_backend(backend: str, n_jobs: int, scheduler: str | None = None):
         with joblib.parallel_config(backend="dask"):
             yield pool
     finally:
-        pool.ready()
+        pool.wait()
         client.close()
         if cluster is not None:
             cluster.close()
@@ -511,12 +526,7 @@ def evaluate(
             # Workers on this machine write their own parts (the driver only records them);
             # a Dask cluster's workers may not share its file system.
             local_parts = store.directory if store is not None and backend != "dask" else None
-            n_tasks = sum(
-                1
-                for regime, books in markets.items()
-                for d, _, _ in plan_test_days(books.n_days, settings)
-                if (regime, d) not in done
-            )
+            n_tasks = sum(1 for _ in _days_to_run(markets, settings, set(done)))
             if _one_task_per_block(len(windows), n_jobs):
                 blocks = _blocks(markets, labelled, settings, scenario, set(done))
                 stream = runner(joblib.delayed(_run_block)(b, local_parts) for b in blocks)

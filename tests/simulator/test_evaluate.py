@@ -303,3 +303,19 @@ def test_local_dask_cluster_is_warmed_up_and_keeps_glibc_malloc_defaults():
         assert len(trim) == 2 and set(trim.values()) == {None}
         assert all(client.run(lambda: "simulator.daytask" in sys.modules).values())
         assert pool.starmap(pow, [(2, 3), (3, 2)]) == [8, 9]
+
+
+def test_a_failed_warm_up_is_raised_by_ready_not_swallowed():
+    # A worker that cannot import the task modules: ready() raises the worker's own error,
+    # wait() (used while shutting down) only waits.
+    from simulator.evaluate import WorkerPool
+
+    class BrokenCluster:
+        def run(self, function):
+            raise ImportError("No module named 'simulator' on worker tcp://w1")
+
+    pool = WorkerPool("dask", 2, client=BrokenCluster())
+    pool.warm_up()
+    pool.wait()
+    with pytest.raises(ImportError, match="No module named 'simulator' on worker"):
+        pool.ready()
